@@ -1,0 +1,267 @@
+"""Pydantic models for every message that crosses a boundary (MQTT and HTTP).
+
+All models forbid unknown fields so that a typo is an error, not a silently ignored key.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from glimpser.shared.ids import Id
+
+
+class Model(BaseModel):
+    """Base for contract models: unknown fields are rejected."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now in UTC."""
+    return datetime.now(UTC)
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class TestSource(Model):
+    """Synthetic test pattern: moving content with the time burned in."""
+
+    kind: Literal["test"] = "test"
+    pattern: Literal["bars", "motion", "noise"] = "bars"
+    width: int = Field(640, ge=16, le=7680)
+    height: int = Field(480, ge=16, le=4320)
+
+
+class V4l2Source(Model):
+    """A local USB/V4L2 camera, by device path or index."""
+
+    kind: Literal["v4l2"] = "v4l2"
+    device: str | int = "/dev/video0"
+
+
+class RtspSource(Model):
+    """An RTSP IP camera."""
+
+    kind: Literal["rtsp"] = "rtsp"
+    url: Annotated[str, Field(pattern=r"^rtsps?://", max_length=2048)]
+    transport: Literal["tcp", "udp"] = "tcp"
+
+
+class HttpSource(Model):
+    """An HTTP(S) camera: an MJPEG stream or a JPEG snapshot URL."""
+
+    kind: Literal["http"] = "http"
+    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
+
+
+class FileSource(Model):
+    """A video file read frame by frame (looped by default)."""
+
+    kind: Literal["file"] = "file"
+    path: Annotated[str, Field(min_length=1, max_length=4096)]
+    loop: bool = True
+
+
+class PicameraSource(Model):
+    """A Raspberry Pi camera through picamera2."""
+
+    kind: Literal["picamera"] = "picamera"
+    camera_num: int = Field(0, ge=0, le=7)
+
+
+Source = Annotated[
+    TestSource | V4l2Source | RtspSource | HttpSource | FileSource | PicameraSource,
+    Field(discriminator="kind"),
+]
+SourceKind = Literal["test", "v4l2", "rtsp", "http", "file", "picamera"]
+
+
+class Template(Model):
+    """A capture configuration. It becomes a stream only when an agent runs it."""
+
+    id: Id
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    source: Source
+    fps: float | None = Field(None, gt=0, le=60, description="capture rate in frames per second")
+    interval: float | None = Field(
+        None, ge=0.02, le=86400, description="seconds between captures (instead of fps)"
+    )
+    width: int | None = Field(None, ge=16, le=7680, description="resize to; None keeps native")
+    height: int | None = Field(None, ge=16, le=4320)
+    quality: int = Field(80, ge=1, le=100, description="JPEG quality when encoding")
+    keepalive: float = Field(
+        5.0, ge=0.5, le=3600, description="seconds between frames sent with no viewer"
+    )
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _rate_and_size(self) -> Template:
+        if self.fps is not None and self.interval is not None:
+            raise ValueError("give either fps or interval, not both")
+        if (self.width is None) != (self.height is None):
+            raise ValueError("give both width and height, or neither")
+        return self
+
+    @property
+    def period(self) -> float:
+        """Seconds between captures (default 1 fps)."""
+        if self.interval is not None:
+            return self.interval
+        return 1.0 / (self.fps or 1.0)
+
+
+class AgentConfig(Model):
+    """What the hub assigns to one agent (retained on ``<agent>/config``)."""
+
+    revision: int = Field(ge=0)
+    templates: list[Template] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class StreamStatus(StrEnum):
+    """Lifecycle of a running template."""
+
+    STARTING = "starting"
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+    STOPPING = "stopping"
+    ERROR = "error"
+
+
+class StreamState(Model):
+    """What an agent reports about one stream (retained on ``<agent>/<stream>/state``)."""
+
+    stream_id: Id
+    agent_id: Id
+    template_id: Id
+    name: str
+    source: SourceKind
+    status: StreamStatus
+    desired: Literal["started", "stopped"] = "started"
+    error: str | None = None
+    fps: float = Field(0.0, ge=0, description="measured capture rate")
+    configured_fps: float = Field(ge=0)
+    width: int | None = None
+    height: int | None = None
+    last_frame_at: datetime | None = None
+    started_at: datetime | None = None
+    frames: int = Field(0, ge=0, description="frames captured since start")
+    bytes: int = Field(0, ge=0, description="JPEG bytes captured since start")
+    published: int = Field(0, ge=0, description="frames published over MQTT since start")
+    demand: bool = False
+    request_id: str | None = Field(None, max_length=128, description="last command answered")
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class HostStats(Model):
+    """Small host health figures."""
+
+    cpu_percent: float | None = None
+    memory_rss: int | None = None
+    load1: float | None = None
+
+
+class AgentState(Model):
+    """What an agent reports about itself (retained on ``<agent>/state``)."""
+
+    agent_id: Id
+    version: str
+    hostname: str
+    started_at: datetime
+    uptime: float = Field(ge=0)
+    streams: list[Id] = Field(default_factory=list)
+    queue_depth: int = Field(0, ge=0)
+    config_revision: int | None = None
+    host: HostStats = Field(default_factory=HostStats)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+def new_event_id() -> str:
+    """A globally unique event id."""
+    return uuid.uuid4().hex
+
+
+class Event(Model):
+    """Something that happened on a stream (``<agent>/<stream>/event``, QoS 1)."""
+
+    id: Annotated[str, Field(min_length=8, max_length=64)] = Field(default_factory=new_event_id)
+    agent_id: Id
+    stream_id: Id
+    type: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$")]
+    at: datetime = Field(default_factory=utcnow)
+    data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+
+
+class Command(Model):
+    """A command on ``<agent>/<stream>/set``."""
+
+    action: Literal["start", "stop", "snapshot"]
+    request_id: Annotated[str, Field(max_length=128)] | None = None
+
+
+PLAIN_COMMANDS: dict[str, Literal["start", "stop", "snapshot"]] = {
+    "ON": "start",
+    "OFF": "stop",
+    "PRESS": "snapshot",
+}
+
+
+class Demand(Model):
+    """A viewer lease on ``<agent>/<stream>/demand``: send full rate for ``ttl`` seconds.
+
+    The lease is relative (seconds) rather than an absolute expiry so that clock skew between
+    hub and agent cannot make it expire early or live forever.
+    """
+
+    hub_id: Id
+    ttl: float = Field(gt=0, le=300)
+    fps: float | None = Field(None, gt=0, le=60)
+
+
+class FrameMeta(Model):
+    """Metadata carried inside each frame's JPEG COM segment."""
+
+    seq: int = Field(ge=0)
+    captured_at: float = Field(description="UNIX time of capture")
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+class StreamInfo(Model):
+    """One stream as the hub API reports it (the dashboard contract)."""
+
+    id: str
+    name: str
+    source: str
+    status: StreamStatus
+    resolution: str | None
+    fps: float
+    last_frame_at: datetime | None
+    template_id: str
+    agent_id: str
+    agent_online: bool
+    configured_fps: float
+    error: str | None = None
+    desired: Literal["started", "stopped"] = "started"
+    frames: int = 0
+    bytes: int = 0
+    viewers: int = 0
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ErrorBody(Model):
+    """JSON error body of every failed HTTP request."""
+
+    error: str
+    status: int
+    detail: Any = None
