@@ -179,6 +179,7 @@ class AgentState(Model):
     uptime: float = Field(ge=0)
     streams: list[Id] = Field(default_factory=list)
     queue_depth: int = Field(0, ge=0)
+    rejected_messages: int = Field(0, ge=0, description="malformed commands/configs received")
     config_revision: int | None = None
     host: HostStats = Field(default_factory=HostStats)
     updated_at: datetime = Field(default_factory=utcnow)
