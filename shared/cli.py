@@ -234,3 +234,7 @@ class _Supervisor:
                 print(f"glimpser up: the {side} did not stop in time; killing it", file=sys.stderr)
                 proc.kill()
                 proc.wait()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
