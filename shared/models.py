@@ -82,12 +82,36 @@ Source = Annotated[
 SourceKind = Literal["test", "v4l2", "rtsp", "http", "file", "picamera"]
 
 
+Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")]
+
+
+class RetentionPolicy(Model):
+    """Limits on kept captures; None means no limit of that kind."""
+
+    max_age_days: float | None = Field(None, gt=0, le=36500)
+    max_count: int | None = Field(None, ge=1, le=10_000_000)
+    max_bytes: int | None = Field(None, ge=1024)
+
+
+class CapturePolicy(Model):
+    """When a stream's frames are kept as captures (history), and for how long."""
+
+    interval: float | None = Field(
+        None, ge=1, le=7 * 86400, description="save a capture every N seconds"
+    )
+    on_events: list[Literal["motion", "page_changed"]] = Field(
+        default_factory=list, description="save a capture when one of these events fires"
+    )
+    retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
+
+
 class Template(Model):
     """A capture configuration. It becomes a stream only when an agent runs it."""
 
     id: Id
     name: Annotated[str, Field(min_length=1, max_length=100)]
     source: Source
+    agent_id: Id | None = Field(None, description="the agent that runs it (hub-managed)")
     fps: float | None = Field(None, gt=0, le=60, description="capture rate in frames per second")
     interval: float | None = Field(
         None, ge=0.02, le=86400, description="seconds between captures (instead of fps)"
@@ -99,6 +123,9 @@ class Template(Model):
         5.0, ge=0.5, le=3600, description="seconds between frames sent with no viewer"
     )
     enabled: bool = True
+    capture: CapturePolicy = Field(default_factory=CapturePolicy)
+    tags: list[Tag] = Field(default_factory=list, max_length=32)
+    notes: str = Field("", max_length=4000)
 
     @model_validator(mode="after")
     def _rate_and_size(self) -> Template:
@@ -232,6 +259,11 @@ class FrameMeta(Model):
 
     seq: int = Field(ge=0)
     captured_at: float = Field(description="UNIX time of capture")
+    capture_id: Annotated[str, Field(pattern=r"^[a-z0-9]{8,64}$")] | None = Field(
+        None, description="set on the capture topic: globally unique, the hub dedupes on it"
+    )
+    reason: Literal["interval", "event", "manual"] | None = None
+    request_id: Annotated[str, Field(max_length=128)] | None = None
 
 
 # --------------------------------------------------------------------------- HTTP

@@ -9,10 +9,12 @@ from glimpser.shared.errors import ProtocolError
 from glimpser.shared.ids import is_valid_id, validate_id
 
 AgentLeaf = Literal["available", "state", "config"]
-StreamLeaf = Literal["state", "frame", "snapshot", "motion", "event", "set", "demand"]
+StreamLeaf = Literal[
+    "state", "frame", "capture", "snapshot", "motion", "event", "set", "demand"
+]
 _AGENT_LEAVES: frozenset[str] = frozenset({"available", "state", "config"})
 _STREAM_LEAVES: frozenset[str] = frozenset(
-    {"state", "frame", "snapshot", "motion", "event", "set", "demand"}
+    {"state", "frame", "capture", "snapshot", "motion", "event", "set", "demand"}
 )
 HUB = "hub"  # reserved: glimpser/hub/available is the hub's own availability
 
