@@ -5,12 +5,14 @@ All models forbid unknown fields so that a typo is an error, not a silently igno
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from glimpser.shared.ids import Id
 
@@ -75,11 +77,87 @@ class PicameraSource(Model):
     camera_num: int = Field(0, ge=0, le=7)
 
 
+class Cookie(Model):
+    """A cookie set before a page loads."""
+
+    name: Annotated[str, Field(min_length=1, max_length=256)]
+    value: Annotated[str, Field(max_length=4096)]
+    domain: str | None = None
+    path: str = "/"
+
+
+class BasicAuth(Model):
+    """HTTP basic credentials for a page."""
+
+    username: Annotated[str, Field(max_length=256)]
+    password: Annotated[str, Field(max_length=256)]
+
+
+class WebsiteSource(Model):
+    """A web page screenshotted by a headless browser."""
+
+    kind: Literal["website"] = "website"
+    url: Annotated[str, Field(max_length=4096)]
+    viewport_width: int = Field(1280, ge=200, le=7680)
+    viewport_height: int = Field(720, ge=200, le=4320)
+    device_scale: float = Field(1.0, ge=0.5, le=4.0)
+    full_page: bool = False
+    max_height: int = Field(8000, ge=200, le=30000, description="cap for full-page shots")
+    wait_until: Literal["load", "domcontentloaded", "networkidle"] = "load"
+    wait_for_selector: Annotated[str, Field(max_length=1000)] | None = None
+    delay: float = Field(0.0, ge=0, le=60, description="extra seconds after loading")
+    clip_selector: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="CSS selector, or XPath when it starts with / or xpath="
+    )
+    hide_selectors: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    remove_selectors: list[Annotated[str, Field(max_length=1000)]] = Field(
+        default_factory=list, max_length=50
+    )
+    inject_css: Annotated[str, Field(max_length=100_000)] | None = None
+    inject_js: Annotated[str, Field(max_length=100_000)] | None = None
+    basic_auth: BasicAuth | None = None
+    headers: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict)
+    cookies: list[Cookie] = Field(default_factory=list, max_length=100)
+    dark_mode: bool = False
+    timeout: float = Field(30.0, ge=1, le=300, description="seconds per capture")
+    change_threshold: float = Field(
+        0.01, ge=0, le=1, description="changed fraction that emits page_changed"
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _http_only(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise ValueError(f"only http and https URLs can be captured, not {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError("the URL has no host name")
+        return url
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            if not _HEADER_NAME.match(name) or "\n" in value or "\r" in value:
+                raise ValueError(f"invalid HTTP header {name!r}")
+        return headers
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")
+
 Source = Annotated[
-    TestSource | V4l2Source | RtspSource | HttpSource | FileSource | PicameraSource,
+    TestSource
+    | V4l2Source
+    | RtspSource
+    | HttpSource
+    | FileSource
+    | PicameraSource
+    | WebsiteSource,
     Field(discriminator="kind"),
 ]
-SourceKind = Literal["test", "v4l2", "rtsp", "http", "file", "picamera"]
+SourceKind = Literal["test", "v4l2", "rtsp", "http", "file", "picamera", "website"]
 
 
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")]
