@@ -95,7 +95,9 @@ def _up_parser() -> argparse.ArgumentParser:
         ),
         epilog="example: glimpser up --http-port 8080 --mqtt-port 1883 --data-dir ./data",
     )
-    parser.add_argument("--data-dir", type=Path, default=default_dir, help=f"(default {default_dir})")
+    parser.add_argument(
+        "--data-dir", type=Path, default=default_dir, help=f"(default {default_dir})"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--http-port", type=int, default=8080, help="hub HTTP port (default 8080)")
     parser.add_argument("--mqtt-port", type=int, default=1883, help="broker port (default 1883)")
@@ -212,7 +214,7 @@ class _Supervisor:
                 print(f"glimpser up: the hub exited with code {code}", file=sys.stderr)
                 return False
             try:
-                with urllib.request.urlopen(url, timeout=1) as resp:  # noqa: S310 - our own URL
+                with urllib.request.urlopen(url, timeout=1) as resp:
                     if resp.status == 200:
                         return True
             except (urllib.error.URLError, OSError):

@@ -68,9 +68,13 @@ class Topics:
         parts = topic[len(head) :].split("/")
         if len(parts) == 2 and parts[1] in _AGENT_LEAVES and _valid_agent(parts[0]):
             return ParsedTopic(parts[0], None, parts[1])
-        if len(parts) == 3 and parts[2] in _STREAM_LEAVES and _valid_agent(parts[0]):
-            if is_valid_id(parts[1]):
-                return ParsedTopic(parts[0], parts[1], parts[2])
+        if (
+            len(parts) == 3
+            and parts[2] in _STREAM_LEAVES
+            and _valid_agent(parts[0])
+            and is_valid_id(parts[1])
+        ):
+            return ParsedTopic(parts[0], parts[1], parts[2])
         raise ProtocolError(f"topic {topic!r} does not match the v1 contract")
 
 
