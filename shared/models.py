@@ -183,6 +183,27 @@ class CapturePolicy(Model):
     retention: RetentionPolicy = Field(default_factory=RetentionPolicy)
 
 
+Point = tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]
+
+
+class MotionSettings(Model):
+    """Motion detection on a camera stream; runs on the agent at the capture rate."""
+
+    enabled: bool = True
+    analysis_height: int = Field(120, ge=60, le=480, description="rows of the grey copy")
+    pixel_threshold: int = Field(25, ge=1, le=255, description="grey-level change that counts")
+    min_area: float = Field(0.002, ge=0, le=1, description="smallest blob, fraction of frame")
+    min_frames: int = Field(3, ge=1, le=100, description="consecutive frames before ON")
+    off_delay: float = Field(5.0, ge=0, le=3600, description="seconds without motion before OFF")
+    learning_rate: float = Field(0.05, gt=0, le=1, description="background running average")
+    global_change: float = Field(
+        0.6, gt=0, le=1, description="changed fraction treated as a lighting change"
+    )
+    masks: list[Annotated[list[Point], Field(min_length=3, max_length=64)]] = Field(
+        default_factory=list, max_length=16, description="ignored polygons, 0..1 coordinates"
+    )
+
+
 class Template(Model):
     """A capture configuration. It becomes a stream only when an agent runs it."""
 
@@ -202,6 +223,7 @@ class Template(Model):
     )
     enabled: bool = True
     capture: CapturePolicy = Field(default_factory=CapturePolicy)
+    motion: MotionSettings | None = None
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     notes: str = Field("", max_length=4000)
 
