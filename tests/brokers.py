@@ -170,7 +170,7 @@ class BrokerHandle:
         conf.write_text("\n".join(lines) + "\n")
         return conf
 
-    async def start(self, timeout: float = READY_TIMEOUT) -> None:
+    async def start(self, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
         """Start the broker on ``self.port`` (again) and wait until it answers MQTT CONNECT."""
         if self.running:
             return
@@ -182,7 +182,9 @@ class BrokerHandle:
         self._log.write(f"--- start #{self._starts}: {' '.join(argv[:3])} ...\n".encode())
         self._log.flush()
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self._proc = subprocess.Popen(
+        # Popen rather than asyncio's subprocesses: the handle must outlive one event loop and
+        # be killable synchronously at teardown; spawning does not block meaningfully.
+        self._proc = subprocess.Popen(  # noqa: ASYNC220
             argv,
             stdin=subprocess.DEVNULL,
             stdout=self._log,
@@ -197,7 +199,7 @@ class BrokerHandle:
             self.kill()
             raise
 
-    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
+    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
         """Poll a TCP connect, then an MQTT CONNECT/CONNACK round trip; raise with the log tail."""
         deadline = time.monotonic() + timeout
         last_error = "no connection attempt yet"
@@ -224,8 +226,8 @@ class BrokerHandle:
             f" log {self.log_path}:\n{self.log_tail()}"
         )
 
-    async def stop(self, *, graceful: bool = False, timeout: float = 10.0) -> None:
-        """Stop the broker (SIGKILL, or SIGTERM when ``graceful``) and wait until the port is free."""
+    async def stop(self, *, graceful: bool = False, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """Kill the broker (SIGTERM first when ``graceful``); return once its port is free."""
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return

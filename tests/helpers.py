@@ -35,7 +35,7 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
 
 async def wait_for(
     predicate: Callable[[], T | Awaitable[T]],
-    timeout: float = 5.0,
+    timeout: float = 5.0,  # noqa: ASYNC109 - the helper's contract is a plain timeout
     interval: float = 0.02,
     message: str | Callable[[], str] = "",
 ) -> T:
@@ -54,7 +54,6 @@ async def wait_for(
         if time.monotonic() >= deadline:
             detail = message() if callable(message) else message
             name = getattr(predicate, "__name__", repr(predicate))
-            raise TimeoutError(
-                f"condition {name} not met within {timeout:.1f}s" + (f": {detail}" if detail else "")
-            )
+            suffix = f": {detail}" if detail else ""
+            raise TimeoutError(f"condition {name} not met within {timeout:.1f}s{suffix}")
         await asyncio.sleep(interval)

@@ -12,8 +12,8 @@ from tests.brokers import BrokerHandle
 from tests.helpers import free_port, port_open, wait_for
 
 
-async def _first_message(client: aiomqtt.Client, timeout: float = 5.0) -> aiomqtt.Message:
-    async with asyncio.timeout(timeout):
+async def _first_message(client: aiomqtt.Client) -> aiomqtt.Message:
+    async with asyncio.timeout(5):
         async for message in client.messages:
             return message
     raise AssertionError("unreachable")
@@ -80,7 +80,7 @@ async def test_wait_for_returns_the_value_and_times_out_clearly() -> None:
     async def never() -> bool:
         return False
 
-    with pytest.raises(TimeoutError, match="never.*waiting for Godot"):
+    with pytest.raises(TimeoutError, match=r"never.*waiting for Godot"):
         await wait_for(never, timeout=0.05, message="waiting for Godot")
 
 
