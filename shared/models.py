@@ -243,10 +243,24 @@ class Template(Model):
         return 1.0 / (self.fps or 1.0)
 
 
+Desired = Literal["started", "stopped"]
+
+
 class AgentConfig(Model):
-    """What the hub assigns to one agent (retained on ``<agent>/config``)."""
+    """What the hub assigns to one agent (retained on ``<agent>/config``).
+
+    ``desired`` carries the durable start/stop choice per template; a template missing from it
+    is started. The agent applies only the difference from what it runs.
+    """
 
     revision: int = Field(ge=0)
+    templates: list[Template] = Field(default_factory=list)
+    desired: dict[Id, Desired] = Field(default_factory=dict)
+
+
+class LocalTemplates(Model):
+    """An agent's own YAML templates (retained on ``<agent>/templates``); read-only on the hub."""
+
     templates: list[Template] = Field(default_factory=list)
 
 

@@ -8,11 +8,11 @@ from typing import Literal
 from glimpser.shared.errors import ProtocolError
 from glimpser.shared.ids import is_valid_id, validate_id
 
-AgentLeaf = Literal["available", "state", "config"]
+AgentLeaf = Literal["available", "state", "config", "templates"]
 StreamLeaf = Literal[
     "state", "frame", "capture", "snapshot", "motion", "event", "set", "demand"
 ]
-_AGENT_LEAVES: frozenset[str] = frozenset({"available", "state", "config"})
+_AGENT_LEAVES: frozenset[str] = frozenset({"available", "state", "config", "templates"})
 _STREAM_LEAVES: frozenset[str] = frozenset(
     {"state", "frame", "capture", "snapshot", "motion", "event", "set", "demand"}
 )
