@@ -1,0 +1,1 @@
+"""The hub's HTTP side: REST streams API, MJPEG, health and metrics."""

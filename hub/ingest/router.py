@@ -1,0 +1,145 @@
+"""Pure dispatch: a received MQTT message → registry and relay calls, or a counted rejection."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from glimpser.hub.metrics import HubMetrics
+from glimpser.hub.store.registry import Registry
+from glimpser.hub.store.replies import StreamKey
+from glimpser.shared.codec import MAX_FRAME_BYTES, DecodedFrame, decode_frame
+from glimpser.shared.errors import ProtocolError
+from glimpser.shared.logs import RateLimitedLog
+from glimpser.shared.models import AgentState, Event, StreamState
+from glimpser.shared.payloads import MAX_JSON_BYTES, parse_json
+from glimpser.shared.topics import HUB, ParsedTopic, Topics
+
+_LOGGER = logging.getLogger(__name__)
+
+FrameSink = Callable[[StreamKey, bytes], None]
+M = TypeVar("M", AgentState, StreamState, Event)
+
+
+class Rejected(ProtocolError):
+    """A message the hub refuses; ``reason`` is the metrics label."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class Router:
+    """Routes one message at a time; never raises on bad input."""
+
+    def __init__(
+        self,
+        topics: Topics,
+        registry: Registry,
+        metrics: HubMetrics,
+        frames: FrameSink,
+        max_frame_bytes: int = MAX_FRAME_BYTES,
+    ) -> None:
+        self._topics = topics
+        self._registry = registry
+        self._metrics = metrics
+        self._frames = frames
+        self._max_frame_bytes = max_frame_bytes
+        self._log = RateLimitedLog(_LOGGER)
+
+    def route(self, topic: str, payload: bytes) -> None:
+        """Apply one message; a bad one is counted by reason and logged (rate-limited)."""
+        try:
+            kind = self._dispatch(topic, payload)
+        except Rejected as err:
+            self._reject(err.reason, topic, str(err))
+        except ProtocolError as err:
+            self._reject("invalid_payload", topic, str(err))
+        else:
+            if kind is not None:
+                self._metrics.received[kind] += 1
+
+    def _dispatch(self, topic: str, payload: bytes) -> str | None:
+        try:
+            parsed = self._topics.parse(topic)
+        except ProtocolError as err:
+            raise Rejected("bad_topic", str(err)) from err
+        if parsed.agent == HUB:
+            return None  # our own availability (or another hub's) echoed back
+        if parsed.stream is None:
+            return self._agent_message(parsed, payload)
+        return self._stream_message(parsed, (parsed.agent, parsed.stream), payload)
+
+    def _agent_message(self, parsed: ParsedTopic, payload: bytes) -> str:
+        if parsed.leaf == "available":
+            self._availability(parsed.agent, payload)
+        elif parsed.leaf == "state":
+            state = None if not payload else _json(AgentState, payload, "agent state")
+            if state is not None and state.agent_id != parsed.agent:
+                raise _mismatch(parsed, state.agent_id)
+            self._registry.set_agent_state(state, parsed.agent)
+        else:
+            raise Rejected("unexpected_topic", f"the hub does not consume {parsed.leaf!r}")
+        return f"agent_{parsed.leaf}"
+
+    def _availability(self, agent: str, payload: bytes) -> None:
+        if not payload:
+            self._registry.forget_available(agent)
+        elif payload in (b"online", b"offline"):
+            self._registry.set_available(agent, payload == b"online")
+        else:
+            raise Rejected("invalid_payload", "availability must be 'online' or 'offline'")
+
+    def _stream_message(self, parsed: ParsedTopic, key: StreamKey, payload: bytes) -> str:
+        leaf = parsed.leaf
+        if leaf == "state":
+            self._stream_state(parsed, key, payload)
+        elif leaf == "frame":
+            frame = self._jpeg(payload)
+            if self._registry.set_frame(key, frame):
+                self._frames(key, frame.jpeg)
+        elif leaf == "snapshot":
+            if payload:  # an empty retained snapshot just clears the retained message
+                self._registry.set_snapshot(key, self._jpeg(payload))
+        elif leaf == "event":
+            event = _json(Event, payload, "event")
+            if (event.agent_id, event.stream_id) != key:
+                raise _mismatch(parsed, f"{event.agent_id}/{event.stream_id}")
+            # Alert dispatch and event storage land in a later issue; validate and count now.
+        else:
+            raise Rejected("unexpected_topic", f"the hub does not consume {leaf!r}")
+        return f"stream_{leaf}"
+
+    def _stream_state(self, parsed: ParsedTopic, key: StreamKey, payload: bytes) -> None:
+        if not payload:
+            self._registry.remove_stream(key)
+            return
+        state = _json(StreamState, payload, "stream state")
+        if (state.agent_id, state.stream_id) != key:
+            raise _mismatch(parsed, f"{state.agent_id}/{state.stream_id}")
+        self._registry.set_stream_state(state)
+
+    def _jpeg(self, payload: bytes) -> DecodedFrame:
+        if len(payload) > self._max_frame_bytes:
+            raise Rejected("oversize", f"frame of {len(payload)} bytes is over the limit")
+        try:
+            return decode_frame(payload, self._max_frame_bytes)
+        except ProtocolError as err:
+            raise Rejected("not_jpeg", str(err)) from err
+
+    def _reject(self, reason: str, topic: str, message: str) -> None:
+        self._metrics.rejected[reason] += 1
+        # Keyed by reason only so hostile topic names cannot grow the limiter's table.
+        self._log.warning(reason, "rejected message on %s: %s", topic[:200], message)
+
+
+def _json(model: type[M], payload: bytes, what: str) -> M:
+    if len(payload) > MAX_JSON_BYTES:
+        raise Rejected("oversize", f"{what} of {len(payload)} bytes is over the limit")
+    return parse_json(model, payload, what)
+
+
+def _mismatch(parsed: ParsedTopic, claimed: str) -> Rejected:
+    where = parsed.agent if parsed.stream is None else f"{parsed.agent}/{parsed.stream}"
+    return Rejected("id_mismatch", f"payload claims {claimed!r} but the topic says {where!r}")

@@ -1,0 +1,77 @@
+"""Hub counters and their Prometheus text rendering."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class HubMetrics:
+    """Monotonic counters the ingest and relay bump; gauges are read at render time."""
+
+    received: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    frames_relayed: int = 0
+    parts_sent: int = 0
+    viewers_dropped: int = 0
+
+    def render(self, *, viewers: int, streams: int, agents_online: int, connected: bool) -> str:
+        """Prometheus text exposition format 0.0.4."""
+        lines: list[str] = []
+        _counter(
+            lines,
+            "glimpser_hub_messages_received_total",
+            "MQTT messages accepted, by kind",
+            "kind",
+            self.received,
+        )
+        _counter(
+            lines,
+            "glimpser_hub_messages_rejected_total",
+            "MQTT messages rejected, by reason",
+            "reason",
+            self.rejected,
+        )
+        _scalar(
+            lines,
+            "glimpser_hub_frames_relayed_total",
+            "counter",
+            "frames fanned out to at least one MJPEG viewer",
+            self.frames_relayed,
+        )
+        _scalar(
+            lines,
+            "glimpser_hub_mjpeg_parts_sent_total",
+            "counter",
+            "MJPEG parts written to viewers",
+            self.parts_sent,
+        )
+        _scalar(
+            lines,
+            "glimpser_hub_viewers_dropped_total",
+            "counter",
+            "MJPEG viewers dropped because their socket stalled",
+            self.viewers_dropped,
+        )
+        _scalar(lines, "glimpser_hub_viewers", "gauge", "MJPEG viewers connected", viewers)
+        _scalar(lines, "glimpser_hub_streams", "gauge", "streams known from agents", streams)
+        _scalar(lines, "glimpser_hub_agents_online", "gauge", "agents online", agents_online)
+        _scalar(
+            lines,
+            "glimpser_hub_broker_connected",
+            "gauge",
+            "1 when connected to the broker",
+            int(connected),
+        )
+        return "\n".join(lines) + "\n"
+
+
+def _counter(lines: list[str], name: str, help_: str, label: str, values: Counter[str]) -> None:
+    lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
+    for key, value in sorted(values.items()):
+        lines.append(f'{name}{{{label}="{key}"}} {value}')
+
+
+def _scalar(lines: list[str], name: str, kind: str, help_: str, value: int) -> None:
+    lines += [f"# HELP {name} {help_}", f"# TYPE {name} {kind}", f"{name} {value}"]

@@ -1,0 +1,1 @@
+"""In-memory state rebuilt from retained MQTT messages: agents, streams, latest frames."""
