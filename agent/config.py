@@ -1,0 +1,52 @@
+"""Agent settings, loaded once from YAML at the edge (CLI) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from glimpser.shared.config import BrokerSettings, load_yaml_model
+from glimpser.shared.ids import Id
+from glimpser.shared.models import Model, Template
+from glimpser.shared.topics import HUB
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+class AgentSettings(Model):
+    """Everything one agent process needs: its id, the broker and its templates."""
+
+    agent_id: Id
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    data_dir: Path
+    templates: list[Template] = Field(default_factory=list)
+    state_interval: float = Field(15.0, ge=1, le=3600, description="seconds between agent states")
+    log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
+
+    @field_validator("agent_id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == HUB:
+            raise ValueError(f"agent id {HUB!r} is reserved for the hub")
+        return value
+
+    @field_validator("templates")
+    @classmethod
+    def _unique_ids(cls, templates: list[Template]) -> list[Template]:
+        seen: set[str] = set()
+        for template in templates:
+            if template.id in seen:
+                raise ValueError(f"duplicate template id {template.id!r}")
+            seen.add(template.id)
+        return templates
+
+
+def load_agent_settings(path: Path | str, overrides: dict[str, Any] | None = None) -> AgentSettings:
+    """Load agent settings from YAML; ConfigError names every problem with its line."""
+    return load_yaml_model(Path(path), AgentSettings, overrides)

@@ -1,0 +1,1 @@
+"""Frame encoding: JPEG frames and snapshot thumbnails."""

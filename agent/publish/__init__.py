@@ -1,0 +1,1 @@
+"""Publishing: the seam between runners and the MQTT link."""

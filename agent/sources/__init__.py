@@ -1,0 +1,1 @@
+"""Capture sources: where frames come from (test pattern, OpenCV, picamera2)."""
