@@ -136,9 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="connect to an existing broker (e.g. Mosquitto) instead of embedding amqtt",
     )
-    p.add_argument(
-        "--check-config", action="store_true", help="validate the settings and exit"
-    )
+    p.add_argument("--check-config", action="store_true", help="validate the settings and exit")
     p.add_argument(
         "--log-level",
         choices=["debug", "info", "warning", "error"],

@@ -12,8 +12,8 @@ from glimpser.hub.relay.channel import FrameChannel, build_part
 from glimpser.hub.relay.demand import DemandLeases
 from glimpser.hub.relay.relay import Relay, ViewerLimitError
 from glimpser.shared.codec import decode_frame
-from tests.hub.support import FakeLink, frame, jpeg
 from tests.helpers import wait_for
+from tests.hub.support import FakeLink, frame, jpeg
 
 
 def test_part_has_headers_and_payload() -> None:

@@ -9,15 +9,15 @@ import aiohttp
 import cv2
 import numpy as np
 import pytest
-from aiohttp.test_utils import TestClient
 from aiohttp import web
+from aiohttp.test_utils import TestClient
 
 from glimpser.hub.http.app import create_app
 from glimpser.hub.http.keys import HUB
 from glimpser.hub.ingest.router import Router
 from glimpser.shared.codec import decode_frame
-from tests.hub.support import FakeLink, frame, settings, state_bytes
 from tests.helpers import wait_for
+from tests.hub.support import FakeLink, frame, settings, state_bytes
 
 ClientFactory = Callable[[web.Application], Awaitable[TestClient]]  # type: ignore[type-arg]
 
@@ -75,7 +75,8 @@ async def test_lookup_errors_are_json(client: TestClient) -> None:  # type: igno
 
 
 async def test_start_waits_for_the_agent_answer(
-    client: TestClient, link: FakeLink  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,  # type: ignore[type-arg]
 ) -> None:
     async def agent_answers() -> None:
         await wait_for(lambda: link.commands)
@@ -98,7 +99,9 @@ async def test_start_waits_for_the_agent_answer(
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 async def test_stop_times_out_with_504(
-    client: TestClient, link: FakeLink, method: str  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,
+    method: str,  # type: ignore[type-arg]
 ) -> None:
     resp = await client.request(method, "/api/streams/cam/stop")
     assert "did not answer stop" in await _error(resp, 504)
@@ -106,7 +109,8 @@ async def test_stop_times_out_with_504(
 
 
 async def test_command_to_offline_agent_is_503(
-    client: TestClient, link: FakeLink  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,  # type: ignore[type-arg]
 ) -> None:
     _router(client).route("glimpser/a1/available", b"offline")
     assert "agent a1 is offline" in await _error(await client.post("/api/streams/cam/start"), 503)
@@ -114,7 +118,8 @@ async def test_command_to_offline_agent_is_503(
 
 
 async def test_command_without_broker_is_503(
-    client: TestClient, link: FakeLink  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,  # type: ignore[type-arg]
 ) -> None:
     link.connected = False
     await _error(await client.post("/api/streams/cam/start"), 503)
@@ -133,7 +138,8 @@ async def test_snapshot(client: TestClient) -> None:  # type: ignore[type-arg]
 
 
 async def test_health_ready_metrics(
-    client: TestClient, link: FakeLink  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,  # type: ignore[type-arg]
 ) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
@@ -161,7 +167,8 @@ async def _read_part(resp: aiohttp.ClientResponse) -> tuple[dict[str, str], byte
 
 
 async def test_mjpeg_parts_are_valid_jpegs_and_demand_follows_viewers(
-    client: TestClient, link: FakeLink  # type: ignore[type-arg]
+    client: TestClient,
+    link: FakeLink,  # type: ignore[type-arg]
 ) -> None:
     router = _router(client)
     router.route("glimpser/a1/cam/frame", frame(64, 48, seq=1))

@@ -19,8 +19,11 @@ class Env:
         self.metrics = HubMetrics()
         self.relayed: list[tuple[StreamKey, bytes]] = []
         self.router = Router(
-            Topics("glimpser"), self.registry, self.metrics,
-            lambda key, data: self.relayed.append((key, data)), max_frame_bytes=50_000,
+            Topics("glimpser"),
+            self.registry,
+            self.metrics,
+            lambda key, data: self.relayed.append((key, data)),
+            max_frame_bytes=50_000,
         )
 
     def send(self, topic: str, payload: bytes) -> None:
