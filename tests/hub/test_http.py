@@ -203,3 +203,31 @@ async def test_mjpeg_viewer_cap_is_503(client: TestClient) -> None:  # type: ign
 
 async def test_mjpeg_unknown_stream_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
     await _error(await client.get("/api/stream/ghost/mjpeg"), 404)
+
+
+async def test_stalled_mjpeg_viewer_is_dropped_without_slowing_others(
+    aiohttp_client: ClientFactory, link: FakeLink
+) -> None:
+    app = create_app(settings(mjpeg_write_timeout=0.5), link=link)
+    router = app[HUB].router
+    router.route("glimpser/a1/available", b"online")
+    router.route("glimpser/a1/cam/state", state_bytes())
+    router.route("glimpser/a1/cam/frame", frame(640, 480))
+    client = await aiohttp_client(app)
+    # A raw socket that asks for the stream and never reads: its send buffer fills up.
+    _reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(b"GET /api/stream/cam/mjpeg HTTP/1.1\r\nHost: x\r\n\r\n")
+    await writer.drain()
+    metrics = app[HUB].metrics
+    async with client.get("/api/stream/cam/mjpeg") as fast:
+        await _read_part(fast)
+        big = frame(1920, 1080)
+        for _ in range(400):
+            router.route("glimpser/a1/cam/frame", big)
+            _, body = await asyncio.wait_for(_read_part(fast), 2)
+            assert body
+            if metrics.viewers_dropped:
+                break
+        await wait_for(lambda: metrics.viewers_dropped == 1, timeout=5, message="never dropped")
+        assert app[HUB].relay.viewers(("a1", "cam")) == 1
+    writer.close()

@@ -7,7 +7,7 @@ Runs against a real Mosquitto process and the embedded amqtt broker process (the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -123,3 +123,30 @@ async def test_embedded_broker_end_to_end_with_commands_and_demand() -> None:
                     seen = await asyncio.wait_for(responder, 10)
             assert "glimpser/hub/available" in seen
             assert "glimpser/a1/cam/set" in seen and "glimpser/a1/cam/demand" in seen
+
+
+async def test_hub_reconnects_after_a_broker_restart(broker: BrokerHandle) -> None:
+    hub_settings = settings(
+        embedded_broker=False,
+        broker={"host": broker.host, "port": broker.port},
+        http={"port": free_port()},
+    )
+    app_url = ""
+    async with running_hub(hub_settings) as url:
+        app_url = url
+        async with aiohttp.ClientSession() as http:
+
+            async def ready() -> bool:
+                async with http.get(f"{app_url}/readyz") as resp:
+                    return resp.status == 200
+
+            await broker.stop()
+            await wait_for(lambda: _not(ready), timeout=10, message="readyz stayed 200")
+            await broker.start()
+            await wait_for(ready, timeout=20, message="hub did not reconnect")
+            await _publish_agent(broker.host, broker.port)
+            await wait_for(lambda: _streams(http, app_url), timeout=10)
+
+
+async def _not(predicate: Callable[[], Awaitable[bool]]) -> bool:
+    return not await predicate()
