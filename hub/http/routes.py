@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -99,14 +99,14 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-async def _command(request: web.Request, action: str) -> web.Response:
+async def _command(request: web.Request, action: Literal["start", "stop"]) -> web.Response:
     hub = request.app[HUB]
     key = _key(request)
     if not hub.registry.agent_online(key[0]):
         raise ApiError(503, f"agent {key[0]} is offline")
-    command = Command.model_validate({"action": action, "request_id": uuid.uuid4().hex})
-    assert command.request_id is not None
-    with hub.registry.replies.expect(key, command.request_id) as answer:
+    request_id = uuid.uuid4().hex
+    command = Command(action=action, request_id=request_id)
+    with hub.registry.replies.expect(key, request_id) as answer:
         try:
             await hub.link.publish_command(key[0], key[1], command)
         except TransportError as err:
@@ -123,7 +123,7 @@ async def _command(request: web.Request, action: str) -> web.Response:
     failed = state.status == StreamStatus.ERROR
     body: dict[str, Any] = {
         "success": not failed,
-        "request_id": command.request_id,
+        "request_id": request_id,
         "stream": _info(hub, key).model_dump(mode="json"),
     }
     if failed:

@@ -56,6 +56,9 @@ class Router:
             self._reject(err.reason, topic, str(err))
         except ProtocolError as err:
             self._reject("invalid_payload", topic, str(err))
+        except Exception:  # noqa: BLE001 - a bug in one handler must not stop the ingest loop
+            self._metrics.rejected["internal_error"] += 1
+            _LOGGER.exception("failed to handle message on %s", topic[:200])
         else:
             if kind is not None:
                 self._metrics.received[kind] += 1
