@@ -56,7 +56,7 @@ class Router:
             self._reject(err.reason, topic, str(err))
         except ProtocolError as err:
             self._reject("invalid_payload", topic, str(err))
-        except Exception:  # noqa: BLE001 - a bug in one handler must not stop the ingest loop
+        except Exception:  # a bug in one handler must not stop the ingest loop
             self._metrics.rejected["internal_error"] += 1
             _LOGGER.exception("failed to handle message on %s", topic[:200])
         else:
