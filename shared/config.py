@@ -44,10 +44,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[Any,
     return mapping
 
 
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,  # type: ignore[arg-type]
-)
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def _strip(obj: Any) -> Any:
@@ -90,6 +87,17 @@ def format_validation_error(err: ValidationError, source: str, tree: Any = None)
     return "\n".join(lines)
 
 
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``over``, merging nested mappings instead of replacing them."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def load_yaml_model(path: Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
     """Load ``path`` as ``model``; ConfigError lists every problem with its line number."""
     try:
@@ -111,8 +119,7 @@ def parse_yaml_model(
         raise ConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from err
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of settings")
-    data = _strip(tree)
-    data.update(overrides or {})
+    data = deep_merge(_strip(tree), overrides or {})
     try:
         return model.model_validate(data)
     except ValidationError as err:

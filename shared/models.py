@@ -364,7 +364,7 @@ class Demand(Model):
     """
 
     hub_id: Id
-    ttl: float = Field(gt=0, le=300)
+    ttl: float = Field(ge=0, le=300, description="0 releases this hub's lease at once")
     fps: float | None = Field(None, gt=0, le=60)
 
 
