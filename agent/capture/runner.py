@@ -7,13 +7,13 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Self, TypeVar
 
 from glimpser.agent.capture.policy import FpsMeter, PublishPolicy
+from glimpser.agent.capture.worker import Worker
 from glimpser.agent.encode.jpeg import Jpeg, encode, thumbnail
 from glimpser.agent.publish.base import Publisher
 from glimpser.agent.sources.base import Source, build_source
@@ -58,7 +58,7 @@ class StreamRunner:
         self._backoff = backoff or Backoff()
         self._state_every = state_every
         self._close_timeout = close_timeout
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"stream-{template.id}")
+        self._worker = Worker(f"stream {template.id}")
         self._policy = PublishPolicy(template.period, template.keepalive)
         self._meter = FpsMeter()
         self._wake = asyncio.Event()
@@ -106,8 +106,7 @@ class StreamRunner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._set_status(StreamStatus.INACTIVE)
-        # A read stuck in a dead camera must not hold shutdown: abandon the worker thread.
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        self._worker.shutdown()
 
     # ------------------------------------------------------------------ inputs
 
@@ -248,7 +247,7 @@ class StreamRunner:
         return Capture(captured_at, jpeg, thumb)
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._worker.run(fn, *args)
 
     async def _close_source(self, source: Source | None) -> None:
         if source is None:

@@ -41,3 +41,7 @@ class MessageHandler(Protocol):
     def on_demand(self, stream_id: str, demand: Demand) -> None:
         """A validated demand lease for a known stream."""
         ...
+
+    def on_rejected(self) -> None:
+        """A malformed or unknown message was rejected (the transport counted it)."""
+        ...
