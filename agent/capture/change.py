@@ -88,8 +88,7 @@ class ChangeDetector:
         if image is None:
             raise ValueError("not a decodable JPEG")
         # A light blur absorbs JPEG ringing and sub-pixel anti-aliasing shifts.
-        blurred: Grey = cv2.GaussianBlur(image, (3, 3), 0)
-        return blurred
+        return np.asarray(cv2.GaussianBlur(image, (3, 3), 0), dtype=np.uint8)
 
     def _fraction_of_same(self) -> float:
         assert self._previous is not None and self._reference is not None
