@@ -297,7 +297,8 @@ def test_command_and_demand_limits() -> None:
     with pytest.raises(ValidationError):
         Command(action="start", request_id="x" * 129)
     assert Demand(hub_id="hub1", ttl=30).fps is None
-    for ttl in (0, -1, 301):
+    assert Demand(hub_id="hub1", ttl=0).ttl == 0  # 0 releases the lease
+    for ttl in (-1, 301):
         with pytest.raises(ValidationError):
             Demand(hub_id="hub1", ttl=ttl)
 

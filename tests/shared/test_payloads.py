@@ -54,7 +54,7 @@ def test_missing_field_is_named() -> None:
 
 def test_default_label_is_the_model_name() -> None:
     with pytest.raises(ProtocolError, match=r"^invalid Demand: ttl"):
-        parse_json(Demand, b'{"hub_id": "hub1", "ttl": 0}')
+        parse_json(Demand, b'{"hub_id": "hub1", "ttl": -1}')
 
 
 @pytest.mark.parametrize(
