@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from glimpser.shared.config import BrokerSettings, load_yaml_model, parse_yaml_model
+from glimpser.shared.config import BrokerSettings, deep_merge, load_yaml_model, parse_yaml_model
 from glimpser.shared.errors import ConfigError
-from glimpser.shared.models import AgentConfig
+from glimpser.shared.models import AgentConfig, Model
 
 GOOD = """\
 revision: 2
@@ -182,3 +182,20 @@ def test_broker_settings_reject(field: str, value: object) -> None:
 def test_broker_prefix_with_empty_topic_level_is_rejected(prefix: str) -> None:
     with pytest.raises(ValidationError):
         BrokerSettings(prefix=prefix)
+
+
+def test_deep_merge_merges_nested_mappings_without_mutating() -> None:
+    base = {"broker": {"host": "a", "port": 1}, "x": [1]}
+    merged = deep_merge(base, {"broker": {"port": 2}, "x": [2], "y": 3})
+    assert merged == {"broker": {"host": "a", "port": 2}, "x": [2], "y": 3}
+    assert base == {"broker": {"host": "a", "port": 1}, "x": [1]}
+
+
+def test_nested_overrides_keep_the_rest_of_the_file() -> None:
+    text = "broker:\n  host: 10.0.0.1\n  port: 1884\n"
+
+    class Holder(Model):
+        broker: BrokerSettings
+
+    cfg = parse_yaml_model(text, Holder, overrides={"broker": {"port": 1999}})
+    assert (cfg.broker.host, cfg.broker.port) == ("10.0.0.1", 1999)
