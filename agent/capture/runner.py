@@ -80,6 +80,7 @@ class StreamRunner:
     # ------------------------------------------------------------------ lifecycle
 
     async def __aenter__(self) -> Self:
+        self._publish_state()  # a disabled template is announced as an inactive stream too
         self._task = asyncio.create_task(self._main(), name=f"stream {self.template.id}")
         return self
 
