@@ -32,6 +32,10 @@ def leftovers(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir() if ".tmp-" in p.name)
 
 
+def set_aside(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.name.startswith("state.json.corrupt-"))
+
+
 async def test_empty_store_has_nothing(tmp_path: Path) -> None:
     async with AgentStateStore(tmp_path / "state.json") as store:
         assert await store.load_config() is None
@@ -103,7 +107,7 @@ async def test_corrupt_file_is_moved_aside_and_the_agent_starts_empty(
             assert await store.load_config() is None
             await store.save_config(config(7))
             assert await store.load_config() == config(7)
-    aside = [p for p in tmp_path.iterdir() if p.name.startswith("state.json.corrupt-")]
+    aside = set_aside(tmp_path)
     assert len(aside) == 1 and aside[0].read_bytes() == content
     assert any("unreadable" in r.getMessage() for r in caplog.records)
 
@@ -189,6 +193,6 @@ async def test_sigkill_during_writes_always_leaves_a_complete_state(tmp_path: Pa
             assert_consistent(cfg)
             assert cfg is not None
             revisions.append(cfg.revision)
-        assert not any(p.name.startswith("state.json.corrupt-") for p in tmp_path.iterdir())
+        assert set_aside(tmp_path) == []
     # Each child resumed from the previous one's last complete state and wrote more.
     assert revisions == sorted(revisions) and len(set(revisions)) == len(revisions)
