@@ -107,7 +107,10 @@ async def test_concurrent_saves_of_one_id_write_once(store: CaptureStore) -> Non
 async def test_hostile_ids_are_rejected(store: CaptureStore, field: str, value: str) -> None:
     kwargs = {"stream_id": "s1", "agent_id": "pi1", "template_id": "t1", field: value}
     with pytest.raises(InvalidIdError):
-        await store.save(jpeg=JPEG, meta=meta(1), **kwargs)
+        await store.save(
+            stream_id=kwargs["stream_id"], agent_id=kwargs["agent_id"],
+            template_id=kwargs["template_id"], jpeg=JPEG, meta=meta(1),
+        )  # fmt: skip
     assert files_on_disk(store) == set()
 
 
