@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -318,7 +318,7 @@ class CaptureStore:
         self.data_dir = data_dir.resolve()
         self.captures_dir = self.data_dir / CAPTURES_DIR
         self._clock = clock
-        self._saving: dict[str, asyncio.Lock] = {}
+        self._saving: dict[str, _Inflight] = {}
 
     async def save(
         self,
@@ -386,8 +386,8 @@ class CaptureStore:
             "stream_id": stream_id,
             "template_id": template_id,
             "agent_id": agent_id,
-            "since": since.timestamp() if since else None,
-            "until": until.timestamp() if until else None,
+            "since": _aware(since, "since").timestamp() if since else None,
+            "until": _aware(until, "until").timestamp() if until else None,
             "pinned": pinned,
         }
         after = decode_cursor(cursor) if cursor else None
@@ -461,13 +461,23 @@ class CaptureStore:
     @asynccontextmanager
     async def _saving_lock(self, capture_id: str) -> AsyncIterator[None]:
         # Two concurrent saves of one id must not both write: the second waits, then finds it.
-        lock = self._saving.setdefault(capture_id, asyncio.Lock())
+        # The entry lives while anyone holds or awaits it (a released lock is not yet re-taken
+        # by its next waiter, so lock.locked() cannot tell).
+        entry = self._saving.setdefault(capture_id, _Inflight())
+        entry.users += 1
         try:
-            async with lock:
+            async with entry.lock:
                 yield
         finally:
-            if not lock.locked() and self._saving.get(capture_id) is lock:
+            entry.users -= 1
+            if entry.users == 0:
                 del self._saving[capture_id]
+
+
+@dataclass(slots=True)
+class _Inflight:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def is_temp_name(name: str) -> bool:
@@ -495,6 +505,13 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _aware(value: datetime, what: str) -> datetime:
+    # A naive datetime would be read as the hub's local time: refuse rather than guess.
+    if value.tzinfo is None:
+        raise ValueError(f"{what} must be timezone-aware")
+    return value
 
 
 def _capture_id(value: str | None) -> str:

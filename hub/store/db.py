@@ -192,7 +192,10 @@ def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection],
     try:
         result = fn(conn)
     except BaseException:
-        conn.execute("ROLLBACK")
+        # SQLite rolls back by itself on some errors (SQLITE_FULL, IOERR); a second ROLLBACK
+        # would then fail and hide the original error.
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
     return result

@@ -177,6 +177,8 @@ async def test_bad_cursor_and_limit_are_rejected(store: CaptureStore) -> None:
             await store.list(cursor=bad)
     with pytest.raises(ValueError):
         await store.list(limit=0)
+    with pytest.raises(ValueError, match="timezone"):
+        await store.list(since=datetime(2024, 1, 1))  # naive on purpose
 
 
 async def test_delete_removes_file_and_row(store: CaptureStore) -> None:
