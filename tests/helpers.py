@@ -7,7 +7,7 @@ import inspect
 import socket
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar, overload
 
 T = TypeVar("T")
 
@@ -33,12 +33,30 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
         return False
 
 
+@overload
 async def wait_for(
-    predicate: Callable[[], T | Awaitable[T]],
+    predicate: Callable[[], Awaitable[T]],
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    message: str | Callable[[], str] = ...,
+) -> T: ...
+
+
+@overload
+async def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = ...,  # noqa: ASYNC109
+    interval: float = ...,
+    message: str | Callable[[], str] = ...,
+) -> T: ...
+
+
+async def wait_for(
+    predicate: Callable[[], Any],
     timeout: float = 5.0,  # noqa: ASYNC109 - the helper's contract is a plain timeout
     interval: float = 0.02,
     message: str | Callable[[], str] = "",
-) -> T:
+) -> Any:
     """Poll ``predicate`` (sync or async) until it returns a truthy value and return that value.
 
     Raises TimeoutError after ``timeout`` seconds; ``message`` (or its callable, evaluated at
@@ -50,7 +68,7 @@ async def wait_for(
         if inspect.isawaitable(result):
             result = await result
         if result:
-            return result  # type: ignore[return-value]
+            return result
         if time.monotonic() >= deadline:
             detail = message() if callable(message) else message
             name = getattr(predicate, "__name__", repr(predicate))

@@ -53,6 +53,7 @@ def test_round_trip_reads_size_and_meta(width: int, height: int) -> None:
     decoded = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR)
     original = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert decoded is not None
+    assert original is not None
     assert decoded.shape == (height, width, 3)
     assert np.array_equal(decoded, original)
 

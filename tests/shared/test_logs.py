@@ -6,7 +6,6 @@ import logging
 
 import pytest
 
-from glimpser.shared import logs
 from glimpser.shared.logs import RateLimitedLog, setup_logging
 
 
@@ -21,7 +20,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     c = Clock()
-    monkeypatch.setattr(logs.time, "monotonic", c)
+    monkeypatch.setattr("glimpser.shared.logs.time.monotonic", c)
     return c
 
 

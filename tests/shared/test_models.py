@@ -293,7 +293,7 @@ def test_event_ids_are_unique_and_types_constrained() -> None:
 def test_command_and_demand_limits() -> None:
     assert Command(action="snapshot", request_id="r1").request_id == "r1"
     with pytest.raises(ValidationError):
-        Command(action="reboot")  # type: ignore[arg-type]
+        Command(action="reboot")
     with pytest.raises(ValidationError):
         Command(action="start", request_id="x" * 129)
     assert Demand(hub_id="hub1", ttl=30).fps is None

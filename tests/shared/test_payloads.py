@@ -82,7 +82,7 @@ def test_oversize_payload_is_rejected_before_parsing() -> None:
 
 
 def test_summary_is_bounded_to_five_problems() -> None:
-    bad = {k: [] for k in STATE}
+    bad: dict[str, list[int]] = {k: [] for k in STATE}
     with pytest.raises(ProtocolError) as info:
         parse_json(StreamState, json.dumps(bad))
     assert str(info.value).count(";") <= 4
