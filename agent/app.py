@@ -52,12 +52,15 @@ class Agent:
             await self._stack.aclose()
             raise
         s = self.settings
-        log.info("agent %s running %d streams, broker %s", s.agent_id, len(self.runners),
-                 s.broker.url)
+        log.info(
+            "agent %s running %d streams, broker %s", s.agent_id, len(self.runners), s.broker.url
+        )
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         task, self._state_task = self._state_task, None
@@ -86,8 +89,9 @@ class Agent:
 
     def on_command(self, stream_id: str, command: Command) -> None:
         """Route a command to its runner."""
-        log.info("stream %s: command %s (request %s)", stream_id, command.action,
-                 command.request_id)
+        log.info(
+            "stream %s: command %s (request %s)", stream_id, command.action, command.request_id
+        )
         self.runners[stream_id].handle_command(command)
 
     def on_demand(self, stream_id: str, demand: Demand) -> None:

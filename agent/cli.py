@@ -44,12 +44,20 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--config", required=True, type=Path, metavar="PATH",
-                        help="agent YAML config file")
-    parser.add_argument("--check-config", action="store_true",
-                        help="validate the config, print a summary and exit (2 on errors)")
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-                        type=str.upper, help="override the config's log_level")
+    parser.add_argument(
+        "--config", required=True, type=Path, metavar="PATH", help="agent YAML config file"
+    )
+    parser.add_argument(
+        "--check-config",
+        action="store_true",
+        help="validate the config, print a summary and exit (2 on errors)",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        type=str.upper,
+        help="override the config's log_level",
+    )
     parser.add_argument("--version", action="version", version=f"glimpser {__version__}")
     return parser
 

@@ -85,7 +85,9 @@ class StreamRunner:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         await self.close()
@@ -101,8 +103,9 @@ class StreamRunner:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
             except TimeoutError:
-                log.warning("stream %s did not stop within %g s", self.template.id,
-                            self._close_timeout)
+                log.warning(
+                    "stream %s did not stop within %g s", self.template.id, self._close_timeout
+                )
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
@@ -117,12 +120,24 @@ class StreamRunner:
         now = asyncio.get_running_loop().time()
         t = self.template
         return StreamState(
-            stream_id=t.id, agent_id=self._agent_id, template_id=t.id, name=t.name,
-            source=t.source.kind, status=self._status, desired=self._desired, error=self._error,
-            fps=round(self._meter.fps(now), 2), configured_fps=round(1.0 / t.period, 3),
-            width=self._width, height=self._height, last_frame_at=self._last_frame_at,
-            started_at=self._started_at, frames=self._frames, bytes=self._bytes,
-            published=self._published, demand=self._policy.demanded(now),
+            stream_id=t.id,
+            agent_id=self._agent_id,
+            template_id=t.id,
+            name=t.name,
+            source=t.source.kind,
+            status=self._status,
+            desired=self._desired,
+            error=self._error,
+            fps=round(self._meter.fps(now), 2),
+            configured_fps=round(1.0 / t.period, 3),
+            width=self._width,
+            height=self._height,
+            last_frame_at=self._last_frame_at,
+            started_at=self._started_at,
+            frames=self._frames,
+            bytes=self._bytes,
+            published=self._published,
+            demand=self._policy.demanded(now),
             request_id=self._request_id,
         )
 
@@ -295,8 +310,12 @@ class StreamRunner:
     def _failed(self, err: Exception) -> None:
         message = str(err) if isinstance(err, SourceError) else f"unexpected error: {err!r}"
         if self._backoff.first_failure:
-            log.warning("stream %s: %s (retrying)", self.template.id, message,
-                        exc_info=not isinstance(err, SourceError))
+            log.warning(
+                "stream %s: %s (retrying)",
+                self.template.id,
+                message,
+                exc_info=not isinstance(err, SourceError),
+            )
         else:
             log.debug("stream %s: still failing: %s", self.template.id, message)
         self._error = message

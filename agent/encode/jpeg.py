@@ -23,9 +23,7 @@ class Jpeg:
     height: int
 
 
-def encode(
-    frame: CapturedFrame, size: tuple[int, int] | None = None, quality: int = 80
-) -> Jpeg:
+def encode(frame: CapturedFrame, size: tuple[int, int] | None = None, quality: int = 80) -> Jpeg:
     """``frame`` as a JPEG of ``size`` (None keeps the native size) at ``quality``.
 
     A frame the source delivered as JPEG passes through untouched when no resize is needed:
@@ -52,8 +50,11 @@ def _pixels(frame: CapturedFrame, target_width: int) -> Image:
     assert frame.jpeg is not None
     # Let libjpeg scale down while decoding when the target is much smaller (cheap).
     flag = cv2.IMREAD_COLOR
-    for factor, reduced in ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4),
-                            (2, cv2.IMREAD_REDUCED_COLOR_2)):
+    for factor, reduced in (
+        (8, cv2.IMREAD_REDUCED_COLOR_8),
+        (4, cv2.IMREAD_REDUCED_COLOR_4),
+        (2, cv2.IMREAD_REDUCED_COLOR_2),
+    ):
         if frame.width // factor >= target_width:
             flag = reduced
             break

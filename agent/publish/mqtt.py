@@ -66,7 +66,9 @@ class MqttLink:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self._stopping.set()
@@ -153,8 +155,9 @@ class MqttLink:
     def _lost(self, err: aiomqtt.MqttError) -> None:
         url = self._settings.url
         if self._backoff.first_failure:
-            log.warning("MQTT broker %s unreachable or lost: %s; retrying in the background",
-                        url, err)
+            log.warning(
+                "MQTT broker %s unreachable or lost: %s; retrying in the background", url, err
+            )
         else:
             log.debug("MQTT broker %s still unreachable: %s", url, err)
 
@@ -162,8 +165,13 @@ class MqttLink:
         s = self._settings
         will = aiomqtt.Will(self._topics.agent(self._agent, "available"), b"offline", 1, True)
         return aiomqtt.Client(
-            s.host, s.port, username=s.username, password=s.password,
-            identifier=f"glimpser-agent-{self._agent}", will=will, keepalive=s.keepalive,
+            s.host,
+            s.port,
+            username=s.username,
+            password=s.password,
+            identifier=f"glimpser-agent-{self._agent}",
+            will=will,
+            keepalive=s.keepalive,
             timeout=PUBLISH_TIMEOUT,
         )
 
@@ -245,8 +253,9 @@ class MqttLink:
                 self._handler.on_demand(stream, parse_json(Demand, payload, "demand"))
         except ProtocolError as err:
             self.rejected_messages += 1
-            self._rlog.warning(f"reject:{topic.rsplit('/', 1)[-1]}",
-                               "rejected message on %s: %s", topic, err)
+            self._rlog.warning(
+                f"reject:{topic.rsplit('/', 1)[-1]}", "rejected message on %s: %s", topic, err
+            )
             self._handler.on_rejected()
         except Exception:  # a bug in a handler must not take the link down
             log.exception("handling message on %s failed", topic)

@@ -53,11 +53,11 @@ def publisher() -> FakePublisher:
     return FakePublisher()
 
 
-async def retained(host: str, port: int, topic: str, timeout: float = 5.0) -> bytes:
-    """The retained payload on ``topic`` (fails when there is none within ``timeout``)."""
+async def retained(host: str, port: int, topic: str, within: float = 5.0) -> bytes:
+    """The retained payload on ``topic`` (fails when there is none ``within`` seconds)."""
     async with aiomqtt.Client(host, port) as client:
         await client.subscribe(topic, qos=1)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async for message in client.messages:
                 assert isinstance(message.payload, bytes)
                 return message.payload

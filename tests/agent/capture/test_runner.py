@@ -168,8 +168,11 @@ async def test_error_retry_and_recovery(
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="glimpser.agent.capture.runner")
     runner = StreamRunner(
-        _template(), "edge", publisher,
-        source_factory=lambda _t: FlakySource(), backoff=Backoff(base=0.05, cap=0.1),
+        _template(),
+        "edge",
+        publisher,
+        source_factory=lambda _t: FlakySource(),
+        backoff=Backoff(base=0.05, cap=0.1),
     )
     FlakySource.broken = False
     async with runner:

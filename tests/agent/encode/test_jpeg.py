@@ -34,8 +34,9 @@ def test_encode_resizes_to_the_asked_size() -> None:
 
 
 def test_quality_changes_the_size() -> None:
-    frame = CapturedFrame.from_image(np.random.default_rng(1).integers(0, 255, (240, 320, 3),
-                                                                      dtype=np.uint8))
+    frame = CapturedFrame.from_image(
+        np.random.default_rng(1).integers(0, 255, (240, 320, 3), dtype=np.uint8)
+    )
     assert len(encode(frame, quality=20).data) < len(encode(frame, quality=95).data)
 
 

@@ -41,8 +41,13 @@ class Handler:
 
 def _state(status: StreamStatus = StreamStatus.ACTIVE) -> StreamState:
     return StreamState(
-        stream_id="cam", agent_id="edge", template_id="cam", name="Cam", source="test",
-        status=status, configured_fps=10,
+        stream_id="cam",
+        agent_id="edge",
+        template_id="cam",
+        name="Cam",
+        source="test",
+        status=status,
+        configured_fps=10,
     )
 
 

@@ -79,7 +79,9 @@ async def _mjpeg(request: web.Request) -> web.StreamResponse:
             body = _jpeg(i)
             await resp.write(
                 b"--cam\r\nContent-Type: image/jpeg\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode() + body + b"\r\n"
+                + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
+                + b"\r\n"
             )
             i += 1
             await asyncio.sleep(0.05)
