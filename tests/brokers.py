@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import getpass
-import importlib.util
 import os
 import shutil
 import signal
@@ -51,40 +50,6 @@ def mosquitto_binary() -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def hub_broker_module_available() -> bool:
-    """True once ``glimpser.hub.broker`` (the EmbeddedBroker CLI) exists."""
-    try:
-        return importlib.util.find_spec("glimpser.hub.broker") is not None
-    except ImportError:
-        return False
-
-
-# TEMPORARY stand-in for `python -m glimpser.hub.broker` while hub/broker.py is being written:
-# the same amqtt 0.12 broker, anonymous, one TCP listener. `_amqtt_command()` switches to the real
-# module automatically as soon as it is importable; delete this script once it has landed.
-_AMQTT_STANDIN = """
-import asyncio, logging, sys
-from amqtt.broker import Broker
-
-async def main(host, port):
-    broker = Broker({
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        "plugins": {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-        },
-    })
-    await broker.start()
-    print(f"amqtt stand-in listening on {host}:{port}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await broker.shutdown()
-
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-asyncio.run(main(sys.argv[1], int(sys.argv[2])))
-"""
 
 
 @dataclass(eq=False)
@@ -142,12 +107,11 @@ class BrokerHandle:
                     "`bash provisioning/test.sh`, which installs it)"
                 )
             return [binary, "-c", str(self._write_mosquitto_conf())]
-        if hub_broker_module_available():
-            return [
-                sys.executable, "-m", "glimpser.hub.broker",
-                "--host", self.host, "--port", str(self.port),
-            ]  # fmt: skip
-        return [sys.executable, "-c", _AMQTT_STANDIN, self.host, str(self.port)]
+        # The hub's own embedded broker (EmbeddedBroker, amqtt) as a standalone process.
+        return [
+            sys.executable, "-m", "glimpser.hub.broker",
+            "--host", self.host, "--port", str(self.port),
+        ]  # fmt: skip
 
     def _write_mosquitto_conf(self) -> Path:
         conf = self.workdir / "mosquitto.conf"
