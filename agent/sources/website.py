@@ -160,16 +160,28 @@ class WebsiteCapturer:
         spec = self.spec
         if urlsplit(spec.url).scheme not in ("http", "https"):
             raise SourceError(f"only http and https pages can be captured, not {self.name}")
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + spec.timeout
+        deadline = asyncio.get_running_loop().time() + spec.timeout
+        self._step = "waiting for the browser"
         try:
-            # The outer guard covers our own waits (delay, evaluate) too; Playwright calls get
-            # the remaining budget so their own TimeoutError names the step that was slow.
+            # The outer guard covers our own waits (browser start, delay, evaluate); Playwright
+            # calls get the remaining budget so their own TimeoutError names the slow step.
             async with asyncio.timeout_at(deadline + 1.0):
                 jpeg = await self._capture(deadline)
         except TimeoutError as err:
             self._loaded = False
-            raise SourceError(self._timeout_message("capturing")) from err
+            await self._lease.reset()
+            raise SourceError(self._timeout_message(self._step)) from err
+        except PlaywrightTimeoutError as err:
+            self._loaded = False
+            # A hung browser also looks like a slow page: probe it (restarts it if hung).
+            if await self._browsers.check():
+                # The timed-out navigation is still pending in the page and would interrupt
+                # the next one ("interrupted by another navigation"): start from a new context.
+                await self._lease.reset()
+            raise SourceError(self._timeout_message(self._step)) from err
+        except PlaywrightError as err:
+            self._loaded = False
+            raise await self._error(err) from err
         finally:
             self._lease.used()
             self.captures += 1
@@ -183,31 +195,32 @@ class WebsiteCapturer:
 
     async def _capture(self, deadline: float) -> bytes:
         page = await self._page()
-        try:
-            await self._load(page, deadline)
-            await self._prepare(page, deadline)
-            jpeg = await self._screenshot(page, deadline)
-            await self._lease.close_strays()
-            return jpeg
-        except PlaywrightTimeoutError as err:
-            self._loaded = False
-            await self._browsers.check()  # a hung browser also looks like a slow page
-            raise SourceError(self._timeout_message(self._step)) from err
-        except PlaywrightError as err:
-            self._loaded = False
-            raise await self._error(err) from err
+        await self._load(page, deadline)
+        await self._prepare(page, deadline)
+        jpeg = await self._screenshot(page, deadline)
+        await self._lease.close_strays()
+        return jpeg
 
     async def _page(self) -> Page:
         before = self._lease.contexts_created
         page = await self._lease.page()
         if self._lease.contexts_created != before:
             self._loaded = False  # a fresh context starts on about:blank
+            page.on("response", self._on_response)
         return page
+
+    def _on_response(self, response: Response) -> None:
+        # Chromium turns an error status with an empty body into ERR_HTTP_RESPONSE_CODE_FAILURE
+        # and goto() then raises without a Response: keep the status to report it.
+        request = response.request
+        if request.is_navigation_request() and request.frame.parent_frame is None:
+            self._status = response.status
 
     async def _load(self, page: Page, deadline: float) -> None:
         spec = self.spec
         self._step = f"loading {redact_url(spec.url)} (until {spec.wait_until})"
         timeout = _remaining_ms(deadline)
+        self._status = None
         response: Response | None
         if self.navigation == "reload" and self._loaded and page.url == self._loaded_url:
             response = await page.reload(wait_until=spec.wait_until, timeout=timeout)
@@ -215,8 +228,7 @@ class WebsiteCapturer:
             self._loaded = False
             response = await page.goto(spec.url, wait_until=spec.wait_until, timeout=timeout)
         if response is not None and response.status >= 400:
-            hint = " (check basic_auth)" if response.status == 401 else ""
-            raise SourceError(f"HTTP {response.status} from {redact_url(spec.url)}{hint}")
+            raise self._http_error(response.status)
         self._loaded = True
         self._loaded_url = page.url  # as Chromium normalised it, after any redirect
 
@@ -276,6 +288,7 @@ class WebsiteCapturer:
     # ------------------------------------------------------------------ errors
 
     _step = "capturing"
+    _status: int | None = None
 
     @property
     def _url(self) -> str:
@@ -288,6 +301,8 @@ class WebsiteCapturer:
         """A readable SourceError for a Playwright error; rebuild the context if it is dead."""
         text = self._scrub(str(err))
         net = _NET_ERROR.search(text)
+        if net and self._status is not None and self._status >= 400:
+            return self._http_error(self._status)
         if net:
             reason = net.group(1).removeprefix("ERR_").replace("_", " ").lower()
             return SourceError(f"cannot load {self._url}: {reason} ({net.group(1)})")
@@ -296,6 +311,10 @@ class WebsiteCapturer:
             return SourceError(f"the browser went away while {self._step}")
         first = text.strip().splitlines()[0] if text.strip() else type(err).__name__
         return SourceError(f"browser error while {self._step}: {first}")
+
+    def _http_error(self, status: int) -> SourceError:
+        hint = " (check basic_auth)" if status == 401 else ""
+        return SourceError(f"HTTP {status} from {self._url}{hint}")
 
     def _browser_alive(self) -> bool:
         return self._browsers.health().running
