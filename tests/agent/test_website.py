@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
+import pytest_asyncio
 from aiohttp import web
 from pydantic import ValidationError
 
@@ -21,6 +22,9 @@ from glimpser.agent.sources.website import CapturedPage, WebsiteCapturer, playwr
 from glimpser.shared.errors import SourceError
 from glimpser.shared.models import Template, WebsiteSource
 from tests.conftest import skip_or_fail
+
+# One event loop for the module so that the shared browser outlives single tests.
+module_loop = pytest.mark.asyncio(loop_scope="module")
 
 BGR = tuple[int, int, int]
 RED: BGR = (0, 0, 255)
@@ -71,7 +75,7 @@ class Site:
         return self.base + path
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def site() -> AsyncIterator[Site]:
     """An aiohttp server on 127.0.0.1 serving the test pages."""
     state = Site()
@@ -133,7 +137,7 @@ async def site() -> AsyncIterator[Site]:
         await runner.cleanup()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def chromium() -> str:
     """The system Chromium; skipped locally (failed on CI) when it is not installed."""
     path = find_chromium()
@@ -143,9 +147,9 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def browsers(chromium: str) -> AsyncIterator[BrowserManager]:
-    """A BrowserManager, closed (and checked clean) at teardown."""
+    """One BrowserManager for the module (a launch per test would double the run time)."""
     async with BrowserManager(BrowserSettings(close_timeout=5)) as manager:
         yield manager
 
@@ -181,6 +185,7 @@ async def shot(browsers: BrowserManager, tpl: Template) -> CapturedPage:
 # ---------------------------------------------------------------- pixels and geometry
 
 
+@module_loop
 async def test_viewport_colours_and_size(browsers: BrowserManager, site: Site) -> None:
     image = decode(await shot(browsers, template(site.url("/"))))
     assert image.shape[:2] == (400, 400)
@@ -200,6 +205,7 @@ async def test_viewport_colours_and_size(browsers: BrowserManager, site: Site) -
         ("xpath=//div[@id='box']", (100, 50)),
     ],
 )
+@module_loop
 async def test_clip_to_element(
     browsers: BrowserManager, site: Site, selector: str, size: tuple[int, int]
 ) -> None:
@@ -210,6 +216,7 @@ async def test_clip_to_element(
     assert near(image, size[0] // 2, size[1] // 2, colour)
 
 
+@module_loop
 async def test_clip_selector_matching_nothing_is_a_source_error(
     browsers: BrowserManager, site: Site
 ) -> None:
@@ -217,6 +224,7 @@ async def test_clip_selector_matching_nothing_is_a_source_error(
         await shot(browsers, template(site.url("/"), clip_selector="#nope", timeout=3))
 
 
+@module_loop
 async def test_hidden_and_removed_selectors_are_gone(browsers: BrowserManager, site: Site) -> None:
     tpl = template(site.url("/"), hide_selectors=[".banner"], remove_selectors=["#box"])
     image = decode(await shot(browsers, tpl))
@@ -225,6 +233,7 @@ async def test_hidden_and_removed_selectors_are_gone(browsers: BrowserManager, s
     assert near(image, 240, 130, GREEN), "unrelated content must stay"
 
 
+@module_loop
 async def test_device_scale_doubles_the_size(browsers: BrowserManager, site: Site) -> None:
     page = await shot(browsers, template(site.url("/"), device_scale=2))
     image = decode(page)
@@ -235,6 +244,7 @@ async def test_device_scale_doubles_the_size(browsers: BrowserManager, site: Sit
     assert (clipped.width, clipped.height) == (200, 100)
 
 
+@module_loop
 async def test_full_page_honours_max_height(browsers: BrowserManager, site: Site) -> None:
     full = await shot(browsers, template(site.url("/tall"), full_page=True, max_height=5000))
     assert (full.width, full.height) == (400, 3000)
@@ -247,6 +257,7 @@ async def test_full_page_honours_max_height(browsers: BrowserManager, site: Site
 
 
 @pytest.mark.parametrize(("dark", "colour"), [(False, WHITE), (True, BLACK)])
+@module_loop
 async def test_dark_mode_sets_prefers_color_scheme(
     browsers: BrowserManager, site: Site, dark: bool, colour: BGR
 ) -> None:
@@ -254,6 +265,7 @@ async def test_dark_mode_sets_prefers_color_scheme(
     assert near(image, 200, 200, colour, tol=10)
 
 
+@module_loop
 async def test_inject_css_and_js(browsers: BrowserManager, site: Site) -> None:
     tpl = template(
         site.url("/"),
@@ -265,6 +277,7 @@ async def test_inject_css_and_js(browsers: BrowserManager, site: Site) -> None:
     assert near(image, 10, 10, GREEN)
 
 
+@module_loop
 async def test_wait_for_selector_waits_for_late_content(
     browsers: BrowserManager, site: Site
 ) -> None:
@@ -272,6 +285,7 @@ async def test_wait_for_selector_waits_for_late_content(
     assert near(image, 50, 50, RED)
 
 
+@module_loop
 async def test_jpeg_quality_follows_the_template(browsers: BrowserManager, site: Site) -> None:
     low = await shot(browsers, template(site.url("/tall"), quality=10))
     high = await shot(browsers, template(site.url("/tall"), quality=95))
@@ -281,6 +295,7 @@ async def test_jpeg_quality_follows_the_template(browsers: BrowserManager, site:
 # ---------------------------------------------------------------- what reaches the server
 
 
+@module_loop
 async def test_headers_and_cookies_reach_the_server(browsers: BrowserManager, site: Site) -> None:
     tpl = template(
         site.url("/"),
@@ -293,6 +308,7 @@ async def test_headers_and_cookies_reach_the_server(browsers: BrowserManager, si
     assert request.cookies.get("session") == "abc123"
 
 
+@module_loop
 async def test_basic_auth_reaches_the_server(browsers: BrowserManager, site: Site) -> None:
     good = template(site.url("/auth"), basic_auth={"username": "viewer", "password": "s3cret-pw"})
     image = decode(await shot(browsers, good))
@@ -300,6 +316,7 @@ async def test_basic_auth_reaches_the_server(browsers: BrowserManager, site: Sit
     assert any(r.headers.get("Authorization", "").startswith("Basic ") for r in site.requests)
 
 
+@module_loop
 async def test_wrong_basic_auth_is_a_401_without_the_password(
     browsers: BrowserManager, site: Site
 ) -> None:
@@ -310,11 +327,13 @@ async def test_wrong_basic_auth_is_a_401_without_the_password(
     assert "hunter2-x" not in str(info.value)
 
 
+@module_loop
 async def test_http_error_status_is_a_source_error(browsers: BrowserManager, site: Site) -> None:
     with pytest.raises(SourceError, match=r"HTTP 500 from http://127\.0\.0\.1:\d+/fail"):
         await shot(browsers, template(site.url("/fail")))
 
 
+@module_loop
 async def test_refused_connection_is_a_readable_source_error(
     browsers: BrowserManager, site: Site
 ) -> None:
@@ -332,6 +351,7 @@ async def test_refused_connection_is_a_readable_source_error(
 
 
 @pytest.mark.slow
+@module_loop
 async def test_page_that_never_loads_times_out_then_recovers(
     browsers: BrowserManager, site: Site
 ) -> None:
@@ -344,6 +364,7 @@ async def test_page_that_never_loads_times_out_then_recovers(
         assert near(image, 10, 10, RED)
 
 
+@module_loop
 async def test_capturer_reuses_its_page_and_context(browsers: BrowserManager, site: Site) -> None:
     async with WebsiteCapturer(browsers, template(site.url("/"))) as capturer:
         for _ in range(3):
@@ -356,6 +377,7 @@ async def test_capturer_reuses_its_page_and_context(browsers: BrowserManager, si
 # ---------------------------------------------------------------- change detection
 
 
+@module_loop
 async def test_changing_page_is_reported_changed(browsers: BrowserManager, site: Site) -> None:
     detector = ChangeDetector(threshold=0.05)
     async with WebsiteCapturer(browsers, template(site.url("/counter"))) as capturer:
@@ -367,6 +389,7 @@ async def test_changing_page_is_reported_changed(browsers: BrowserManager, site:
             assert result.fraction > 0.9
 
 
+@module_loop
 async def test_static_page_is_reported_identical(browsers: BrowserManager, site: Site) -> None:
     detector = ChangeDetector(threshold=0.01)
     async with WebsiteCapturer(browsers, template(site.url("/"))) as capturer:
@@ -426,6 +449,7 @@ def test_non_website_template_is_refused() -> None:
         WebsiteCapturer(BrowserManager(), tpl)
 
 
+@module_loop
 async def test_runtime_scheme_check(browsers: BrowserManager) -> None:
     # Validation is the first line; the capturer refuses again if a spec is built unchecked.
     spec = WebsiteSource.model_construct(**{**WebsiteSource(url="http://x/").__dict__})
