@@ -57,7 +57,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Where distributions put the real Chromium binary; /usr/bin/chromium on Debian is a shell
-# wrapper that adds flags from /etc/chromium.d and would hide the browser's PID behind `sh`.
+# wrapper that adds flags from /etc/chromium.d: the binary itself is launched by default.
 SYSTEM_CHROMIUM = (
     "/usr/lib/chromium/chromium",  # Debian, Raspberry Pi OS bookworm
     "/usr/lib/chromium-browser/chromium-browser",  # older Raspberry Pi OS
@@ -126,6 +126,7 @@ class BrowserHealth:
     version: str | None
     launches: int
     crashes: int
+    launch_failures: int
     contexts: int
     last_error: str | None
 
@@ -148,26 +149,13 @@ def find_chromium(explicit: Path | str | None = None) -> str | None:
         path = Path(explicit)
         if not path.is_file():
             raise SourceError(f"browser executable {path} does not exist")
-        return str(_unwrap_script(path))
+        # A wrapper script is fine (Debian's /usr/bin/chromium ends in `exec`): the PID is read
+        # from Chromium itself over CDP, never from the process Playwright spawned.
+        return str(path)
     for candidate in SYSTEM_CHROMIUM:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
-
-
-def _unwrap_script(path: Path) -> Path:
-    """The real binary behind Debian's /usr/bin/chromium shell wrapper, else ``path``."""
-    try:
-        with path.open("rb") as fh:
-            is_script = fh.read(2) == b"#!"
-    except OSError:
-        return path
-    if is_script:
-        for candidate in SYSTEM_CHROMIUM:
-            if os.access(candidate, os.X_OK):
-                log.info("using %s instead of the wrapper script %s", candidate, path)
-                return Path(candidate)
-    return path
 
 
 def _pid_alive(pid: int) -> bool:
@@ -267,6 +255,7 @@ class BrowserManager:
         self._generation = 0
         self._launches = 0
         self._crashes = 0
+        self._launch_failures = 0
         self._last_error: str | None = None
         self._executable: str | None = None
         self._version: str | None = None
@@ -325,6 +314,7 @@ class BrowserManager:
             version=self._version,
             launches=self._launches,
             crashes=self._crashes,
+            launch_failures=self._launch_failures,
             contexts=sum(1 for lease in self._leases if lease.has_context),
             last_error=self._last_error,
         )
@@ -405,6 +395,9 @@ class BrowserManager:
                 async with asyncio.timeout(self.settings.launch_timeout):
                     self._playwright = await async_playwright().start()
             executable = self._executable or self._resolve_executable(self._playwright)
+        except SourceError as err:
+            self._launch_failed(str(err))
+            raise
         except (TimeoutError, PlaywrightError, OSError) as err:
             self._launch_failed(f"cannot start the Playwright driver: {_first_line(err)}")
             raise SourceError(self._last_error or "") from err
@@ -473,6 +466,7 @@ class BrowserManager:
         return None
 
     def _launch_failed(self, reason: str) -> None:
+        self._launch_failures += 1
         self._last_error = reason
         delay = self._backoff.next_delay()
         self._not_before = time.monotonic() + delay
