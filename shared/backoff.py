@@ -21,7 +21,9 @@ class Backoff:
 
     def next_delay(self) -> float:
         """Delay before the next attempt; advances the attempt counter."""
-        ceiling = min(self.cap, self.base * self.factor**self.attempts)
+        # Cap the exponent too: factor**attempts overflows a float after ~1024 failures.
+        exponent = min(self.attempts, 64)
+        ceiling = min(self.cap, self.base * self.factor**exponent)
         self.attempts += 1
         return self.rng.uniform(min(self.base / 2, ceiling), ceiling)
 

@@ -99,5 +99,5 @@ def _segments(data: bytes) -> list[tuple[int, int, int]]:
 def _parse_meta(raw: bytes) -> FrameMeta:
     try:
         return FrameMeta.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as err:
+    except (ValueError, ValidationError, RecursionError) as err:
         raise ProtocolError(f"bad frame metadata: {err}") from err

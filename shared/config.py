@@ -9,7 +9,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from glimpser.shared.errors import ConfigError
-from glimpser.shared.models import Model
+from glimpser.shared.models import SOURCE_KINDS, Model
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -21,7 +21,9 @@ class BrokerSettings(Model):
     port: int = Field(1883, ge=1, le=65535)
     username: str | None = None
     password: str | None = None
-    prefix: Annotated[str, Field(pattern=r"^[A-Za-z0-9_-][A-Za-z0-9_/-]{0,63}$")] = "glimpser"
+    prefix: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9_-]{1,32}(/[A-Za-z0-9_-]{1,32}){0,3}$")
+    ] = "glimpser"
     keepalive: int = Field(30, ge=5, le=3600)
 
     @property
@@ -75,11 +77,23 @@ def _line_of(tree: Any, loc: tuple[int | str, ...]) -> int | None:
     return line
 
 
+def _drop_tags(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
+    """Drop the union-tag parts pydantic puts in locations (``source.rtsp.url``)."""
+    out: list[int | str] = []
+    for part in loc:
+        if out and out[-1] == "source" and isinstance(part, str) and part in SOURCE_KINDS:
+            continue
+        if isinstance(part, str) and part.startswith(("function-", "tagged-union[")):
+            continue
+        out.append(part)
+    return tuple(out)
+
+
 def format_validation_error(err: ValidationError, source: str, tree: Any = None) -> str:
     """One line per problem: ``source:line: field.path: message``."""
     lines = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and "[" in p and "-" in p))
+        loc = _drop_tags(e["loc"])
         where = ".".join(str(p) for p in loc) or "(top level)"
         line = _line_of(tree, loc) if tree is not None else None
         prefix = f"{source}:{line}" if line else source
@@ -104,6 +118,8 @@ def load_yaml_model(path: Path, model: type[M], overrides: dict[str, Any] | None
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror or err}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {err.start}): save it as UTF-8") from err
     return parse_yaml_model(text, model, str(path), overrides)
 
 
@@ -112,11 +128,13 @@ def parse_yaml_model(
 ) -> M:
     """Parse YAML text as ``model``; see load_yaml_model."""
     try:
-        tree = yaml.load(text, Loader=_LineLoader) or {}
+        tree = yaml.load(text, Loader=_LineLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         raise ConfigError(f"{where}: invalid YAML: {getattr(err, 'problem', err)}") from err
+    if tree is None:
+        tree = {}
     if not isinstance(tree, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of settings")
     data = deep_merge(_strip(tree), overrides or {})

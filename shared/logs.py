@@ -21,6 +21,9 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
+_MAX_KEYS = 1024
+
+
 class RateLimitedLog:
     """Logs the first occurrence of each key loudly and repeats at most once per ``every`` s."""
 
@@ -33,6 +36,10 @@ class RateLimitedLog:
     def warning(self, key: str, msg: str, *args: object) -> None:
         """Log at WARNING unless ``key`` was logged less than ``every`` seconds ago."""
         now = time.monotonic()
+        if len(self._last) >= _MAX_KEYS and key not in self._last:
+            # Keys can come from hostile input (topics): forget old ones instead of growing.
+            self._last.clear()
+            self._suppressed.clear()
         last = self._last.get(key)
         if last is not None and now - last < self._every:
             self._suppressed[key] = self._suppressed.get(key, 0) + 1

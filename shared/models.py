@@ -9,7 +9,7 @@ import re
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -47,19 +47,41 @@ class V4l2Source(Model):
     device: str | int = "/dev/video0"
 
 
+def _camera_url(url: str, schemes: tuple[str, ...]) -> str:
+    """Check a camera URL: the scheme, a host, and no whitespace or control characters."""
+    if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        raise ValueError("the URL must not contain spaces or control characters")
+    prefixes = tuple(s + "://" for s in schemes)
+    if not url.startswith(prefixes):
+        raise ValueError(f"the URL must start with {' or '.join(prefixes)}")
+    if not urlsplit(url).hostname:
+        raise ValueError("the URL has no host name")
+    return url
+
+
 class RtspSource(Model):
     """An RTSP IP camera."""
 
     kind: Literal["rtsp"] = "rtsp"
-    url: Annotated[str, Field(pattern=r"^rtsps?://", max_length=2048)]
+    url: Annotated[str, Field(max_length=2048)]
     transport: Literal["tcp", "udp"] = "tcp"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _camera_url(url, ("rtsp", "rtsps"))
 
 
 class HttpSource(Model):
     """An HTTP(S) camera: an MJPEG stream or a JPEG snapshot URL."""
 
     kind: Literal["http"] = "http"
-    url: Annotated[str, Field(pattern=r"^https?://", max_length=2048)]
+    url: Annotated[str, Field(max_length=2048)]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return _camera_url(url, ("http", "https"))
 
 
 class FileSource(Model):
@@ -140,7 +162,7 @@ class WebsiteSource(Model):
     @classmethod
     def _header_names(cls, headers: dict[str, str]) -> dict[str, str]:
         for name, value in headers.items():
-            if not _HEADER_NAME.match(name) or "\n" in value or "\r" in value:
+            if not _HEADER_NAME.fullmatch(name) or "\n" in value or "\r" in value:
                 raise ValueError(f"invalid HTTP header {name!r}")
         return headers
 
@@ -158,6 +180,7 @@ Source = Annotated[
     Field(discriminator="kind"),
 ]
 SourceKind = Literal["test", "v4l2", "rtsp", "http", "file", "picamera", "website"]
+SOURCE_KINDS: frozenset[str] = frozenset(get_args(SourceKind))
 
 
 Tag = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}$")]

@@ -40,11 +40,11 @@ class Topics:
 
     def agent(self, agent: str, leaf: AgentLeaf) -> str:
         """``<prefix>/<agent>/<leaf>``."""
-        return f"{self.prefix}/{validate_id(agent, 'agent id')}/{leaf}"
+        return f"{self.prefix}/{_agent_id(agent)}/{leaf}"
 
     def stream(self, agent: str, stream: str, leaf: StreamLeaf) -> str:
         """``<prefix>/<agent>/<stream>/<leaf>``."""
-        validate_id(agent, "agent id")
+        _agent_id(agent)
         validate_id(stream, "stream id")
         return f"{self.prefix}/{agent}/{stream}/{leaf}"
 
@@ -76,6 +76,12 @@ class Topics:
         ):
             return ParsedTopic(parts[0], parts[1], parts[2])
         raise ProtocolError(f"topic {topic!r} does not match the v1 contract")
+
+
+def _agent_id(agent: str) -> str:
+    if agent == HUB:
+        raise ProtocolError(f"{HUB!r} is reserved for the hub's own topics; pick another agent id")
+    return validate_id(agent, "agent id")
 
 
 def _valid_agent(agent: str) -> bool:

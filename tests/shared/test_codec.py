@@ -179,12 +179,6 @@ def test_bad_metadata_is_a_protocol_error(body: bytes) -> None:
         decode_frame(with_meta_body(make_jpeg(64, 48), body))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: codec._parse_meta catches ValueError/ValidationError only; deeply nested "
-    "JSON in the COM segment (fits in 64 KB) makes json.loads raise RecursionError, which "
-    "escapes decode_frame instead of a ProtocolError",
-)
 def test_deeply_nested_metadata_is_a_protocol_error() -> None:
     body = b"[" * 30_000 + b"]" * 30_000
     with pytest.raises(ProtocolError):

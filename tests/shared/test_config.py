@@ -62,12 +62,6 @@ def test_every_problem_is_listed_with_its_own_line() -> None:
     assert int(lines[1].split(":")[1]) >= 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug (minor): format_validation_error keeps the discriminator tag ('rtsp') in "
-    "the error location, so the path reads templates.1.source.rtsp.url and the line stops at "
-    "'source:' (10) instead of the 'url:' line (12)",
-)
 def test_error_inside_a_discriminated_source_points_at_the_field_line() -> None:
     text = GOOD.replace("url: rtsp://", "url: http://")
     with pytest.raises(ConfigError, match=r"^agent\.yaml:12: templates\.1\.source\.url: "):
@@ -111,12 +105,6 @@ def test_top_level_must_be_a_mapping(text: str) -> None:
         parse_yaml_model(text, AgentConfig, "agent.yaml")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: parse_yaml_model does `yaml.load(...) or {}`, so a falsy non-mapping "
-    "document ([], 0, false) is treated as an empty mapping instead of 'top level must be a "
-    "mapping'",
-)
 @pytest.mark.parametrize("text", ["[]\n", "0\n", "false\n"])
 def test_falsy_non_mapping_top_level_is_rejected(text: str) -> None:
     with pytest.raises(ConfigError, match="top level must be a mapping"):
@@ -140,11 +128,6 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
         load_yaml_model(tmp_path, AgentConfig)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: load_yaml_model catches OSError only; a file that is not UTF-8 raises "
-    "UnicodeDecodeError (a ValueError) straight out of check-config instead of ConfigError",
-)
 def test_non_utf8_file_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "agent.yaml"
     path.write_bytes("revision: 1\nname: caf\xe9\n".encode("latin-1"))
@@ -172,12 +155,6 @@ def test_broker_settings_reject(field: str, value: object) -> None:
         BrokerSettings.model_validate({field: value})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: BrokerSettings.prefix pattern allows a trailing '/' and empty levels "
-    "('glimpser/', 'a//b'); Topics() then rejects 'glimpser/' at runtime instead of at config "
-    "load with a line number",
-)
 @pytest.mark.parametrize("prefix", ["glimpser/", "a//b"])
 def test_broker_prefix_with_empty_topic_level_is_rejected(prefix: str) -> None:
     with pytest.raises(ValidationError):

@@ -199,11 +199,6 @@ def test_urls_are_length_capped() -> None:
         HttpSource(url="http://cam/" + "a" * 2048)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: HttpSource/RtspSource only check the scheme prefix, so a URL with no "
-    "host ('http://') or with CR/LF in it validates (WebsiteSource rejects a missing host)",
-)
 @pytest.mark.parametrize(
     ("cls", "url"),
     [
@@ -335,11 +330,6 @@ def test_stream_info_serialises_to_the_dashboard_contract() -> None:
     assert body["agent_id"] == "pi1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: models._HEADER_NAME uses re.match with '$', which also matches before a "
-    "trailing newline, so the header name 'X-Bad\\n' is accepted (use \\Z or fullmatch)",
-)
 def test_website_header_name_with_trailing_newline_rejected() -> None:
     with pytest.raises(ValidationError, match="invalid HTTP header"):
         WebsiteSource(url="https://example.org", headers={"X-Bad\n": "1"})

@@ -99,11 +99,6 @@ def test_invalid_prefixes_are_rejected(prefix: str) -> None:
         Topics(prefix)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared bug: 'hub' is reserved for glimpser/hub/available, yet it is a valid agent id, "
-    "so an agent named 'hub' publishes its LWT/availability onto the hub's own topic",
-)
 def test_agent_id_hub_is_reserved() -> None:
     with pytest.raises(ProtocolError):
         T.agent("hub", "available")
