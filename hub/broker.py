@@ -30,10 +30,9 @@ class EmbeddedBroker:
         """Start listening; PortInUseError when the port is taken."""
         ensure_port_free(self.host, self.port, self._port_flag)
         # Imported here so a hub using an external broker never pays for amqtt's import.
-        from amqtt.broker import Broker
         from amqtt.errors import BrokerError
 
-        broker = Broker(self._config())
+        broker = _broker_class()(self._config())
         try:
             await broker.start()
         except BrokerError as err:
@@ -65,6 +64,25 @@ class EmbeddedBroker:
                 "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
             },
         }
+
+
+def _broker_class() -> Any:
+    """amqtt's Broker with its retained-message fan-out limited to the session's own filters."""
+    from amqtt.broker import Broker
+
+    class _Broker(Broker):  # type: ignore[misc]
+        async def _publish_retained_messages_for_subscription(
+            self, subscription: tuple[str, int], session: Any
+        ) -> None:
+            # amqtt 0.12.1 calls this on every CONNECT for every filter of *every* client
+            # (broker.py, "publish any topic retained messages"), so a new client receives
+            # retained messages it never subscribed to, and then again when it subscribes.
+            # Only a filter this session holds may deliver retained messages to it.
+            holders = self._subscriptions.get(subscription[0], ())
+            if any(s.client_id == session.client_id for s, _qos in holders):
+                await super()._publish_retained_messages_for_subscription(subscription, session)
+
+    return _Broker
 
 
 def ensure_port_free(host: str, port: int, flag: str) -> None:

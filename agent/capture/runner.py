@@ -48,7 +48,7 @@ class StreamRunner:
         *,
         source_factory: SourceFactory = build_source,
         backoff: Backoff | None = None,
-        state_every: float = 5.0,
+        state_every: float = 2.0,
         close_timeout: float = 5.0,
     ) -> None:
         self.template = template

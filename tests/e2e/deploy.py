@@ -36,11 +36,13 @@ async def eventually(
     last: Any = None
     while True:
         try:
-            last = await probe()
+            value = await probe()
         except (aiohttp.ClientError, OSError) as err:
-            last = err
-        if last:
-            return last  # type: ignore[no-any-return]
+            value, last = None, err
+        else:
+            last = value
+        if value:
+            return value
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s; last value: {last!r}")
         await asyncio.sleep(interval)

@@ -34,10 +34,13 @@ async def test_template_becomes_active_stream(broker: Any, tmp_path: Path) -> No
         assert info["source"] == "test"
         assert info["agent_online"] is True
         first = _ts(info["last_frame_at"])
-        # Measured, not configured: give the fps window time to fill.
-        await asyncio.sleep(3)
-        info = await dep.stream("yard")
-        assert info is not None
+
+        # Measured, not configured: wait for the agent's fps window to fill.
+        async def measured() -> dict[str, Any] | None:
+            now = await dep.stream("yard")
+            return now if now and now["fps"] >= 6 else None
+
+        info = await eventually(measured, timeout=15)
         assert info["resolution"] == "320x240"
         assert 6 <= info["fps"] <= 12, info
         assert _ts(info["last_frame_at"]) > first
@@ -167,7 +170,7 @@ async def test_bad_input_is_rejected_and_counted(broker: Any, tmp_path: Path) ->
             await client.publish(f"{base}/frame", b"\xff\xd8" + b"\x00" * (17 * 1024 * 1024))
             await client.publish(f"{base}/state", b"{not json", qos=1)
             await client.publish(f"{base}/state", dumps({"status": 42}), qos=1)
-            await client.publish("glimpser/Bad+Id/x/state", b"{}", qos=1)
+            await client.publish("glimpser/Bad.Id/x/state", b"{}", qos=1)
             await client.publish(f"{base}/set", b"\x00\x01garbage", qos=1)
             await client.publish(f"{base}/set", dumps({"action": "explode"}), qos=1)
             await client.publish(f"{base}/demand", dumps({"ttl": "forever"}), qos=1)
@@ -175,7 +178,7 @@ async def test_bad_input_is_rejected_and_counted(broker: Any, tmp_path: Path) ->
 
         async def rejected_more() -> float | None:
             now = await dep.metrics()
-            total = _sum(now, "glimpser_hub_rejected") - _sum(before, "glimpser_hub_rejected")
+            total = _sum(now, "glimpser_hub_messages_rejected_total") - _sum(before, "glimpser_hub_messages_rejected_total")
             return total if total >= 4 else None
 
         await eventually(rejected_more, timeout=10)
