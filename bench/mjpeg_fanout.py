@@ -192,7 +192,9 @@ async def run_hub_case(args: argparse.Namespace, jpeg: bytes) -> None:
         stop = asyncio.Event()
         try:
             await asyncio.sleep(3)
-            pub = asyncio.create_task(publish("127.0.0.1", mqtt_port, streams, jpeg, args.fps, stop))
+            pub = asyncio.create_task(
+                publish("127.0.0.1", mqtt_port, streams, jpeg, args.fps, stop)
+            )
             await asyncio.sleep(1)
             viewers = [Viewer() for _ in streams for _ in range(args.viewers)]
             tasks = [asyncio.create_task(view("127.0.0.1", http_port,

@@ -134,7 +134,7 @@ class BrokerHandle:
         conf.write_text("\n".join(lines) + "\n")
         return conf
 
-    async def start(self, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
+    async def start(self, timeout: float = READY_TIMEOUT) -> None:
         """Start the broker on ``self.port`` (again) and wait until it answers MQTT CONNECT."""
         if self.running:
             return
@@ -163,7 +163,7 @@ class BrokerHandle:
             self.kill()
             raise
 
-    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:  # noqa: ASYNC109
+    async def wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
         """Poll a TCP connect, then an MQTT CONNECT/CONNACK round trip; raise with the log tail."""
         deadline = time.monotonic() + timeout
         last_error = "no connection attempt yet"
@@ -190,7 +190,7 @@ class BrokerHandle:
             f" log {self.log_path}:\n{self.log_tail()}"
         )
 
-    async def stop(self, *, graceful: bool = False, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    async def stop(self, *, graceful: bool = False, timeout: float = 10.0) -> None:
         """Kill the broker (SIGTERM first when ``graceful``); return once its port is free."""
         proc = self._proc
         if proc is None or proc.poll() is not None:

@@ -36,7 +36,7 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
 @overload
 async def wait_for(
     predicate: Callable[[], Awaitable[T]],
-    timeout: float = ...,  # noqa: ASYNC109
+    timeout: float = ...,
     interval: float = ...,
     message: str | Callable[[], str] = ...,
 ) -> T: ...
@@ -45,7 +45,7 @@ async def wait_for(
 @overload
 async def wait_for(
     predicate: Callable[[], T],
-    timeout: float = ...,  # noqa: ASYNC109
+    timeout: float = ...,
     interval: float = ...,
     message: str | Callable[[], str] = ...,
 ) -> T: ...
@@ -53,7 +53,7 @@ async def wait_for(
 
 async def wait_for(
     predicate: Callable[[], Any],
-    timeout: float = 5.0,  # noqa: ASYNC109 - the helper's contract is a plain timeout
+    timeout: float = 5.0,
     interval: float = 0.02,
     message: str | Callable[[], str] = "",
 ) -> Any:

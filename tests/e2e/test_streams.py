@@ -178,7 +178,8 @@ async def test_bad_input_is_rejected_and_counted(broker: Any, tmp_path: Path) ->
 
         async def rejected_more() -> float | None:
             now = await dep.metrics()
-            total = _sum(now, "glimpser_hub_messages_rejected_total") - _sum(before, "glimpser_hub_messages_rejected_total")
+            name = "glimpser_hub_messages_rejected_total"
+            total = _sum(now, name) - _sum(before, name)
             return total if total >= 4 else None
 
         await eventually(rejected_more, timeout=10)

@@ -16,7 +16,7 @@ from tests.helpers import free_port, wait_for
 HUB = [sys.executable, "-m", "glimpser.hub"]
 
 
-async def _run(*args: str, timeout: float = 20) -> tuple[int, str, str]:  # noqa: ASYNC109
+async def _run(*args: str, timeout: float = 20) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         *HUB, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
