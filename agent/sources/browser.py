@@ -136,11 +136,29 @@ class _Launch:
     """One running Chromium and what must be cleaned when it is gone."""
 
     browser: Browser
-    pid: int | None
-    driver_pid: int | None
+    proc: psutil.Process | None
+    driver: psutil.Process | None
+    profile_dir: Path | None
     private_dir: Path
     generation: int
     started: float
+
+    @property
+    def alive(self) -> bool:
+        """Connected, and neither the browser nor the Playwright driver process has died."""
+        # A killed driver closes the pipe without a "disconnected" event: is_connected() stays
+        # True and every call fails with "Target page, context or browser has been closed".
+        return self.browser.is_connected() and _running(self.proc) and _running(self.driver)
+
+    @property
+    def driver_pid(self) -> int | None:
+        """PID of the Playwright driver (node) that launched the browser."""
+        return self.driver.pid if self.driver is not None else None
+
+    @property
+    def pid(self) -> int | None:
+        """The browser's PID, None when it could not be read."""
+        return self.proc.pid if self.proc is not None else None
 
 
 def find_chromium(explicit: Path | str | None = None) -> str | None:
@@ -156,6 +174,16 @@ def find_chromium(explicit: Path | str | None = None) -> str | None:
         if os.access(candidate, os.X_OK):
             return candidate
     return None
+
+
+def _running(proc: psutil.Process | None) -> bool:
+    """True for a live process (unknown counts as live); False once exited or a zombie."""
+    if proc is None:
+        return True
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _pid_alive(pid: int) -> bool:
@@ -196,25 +224,24 @@ def sweep_leftovers(tmp: Path | None = None) -> list[Path]:
     return removed
 
 
-def _kill_tree(pid: int, timeout: float) -> None:
+def _kill_tree(root: psutil.Process, timeout: float) -> None:
     """SIGKILL a process and all its descendants, waiting up to ``timeout`` for them to exit."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return
+    procs = process_tree(root)
     for proc in procs:
         with contextlib.suppress(psutil.Error):
-            proc.send_signal(signal.SIGKILL)
+            proc.send_signal(signal.SIGKILL)  # psutil checks the PID was not reused meanwhile
     psutil.wait_procs(procs, timeout=timeout)
 
 
-def process_tree(pid: int | None) -> list[psutil.Process]:
-    """The live (non-zombie) processes of the browser with PID ``pid``: itself and descendants."""
-    if pid is None:
+def process_tree(root: psutil.Process | None) -> list[psutil.Process]:
+    """The live (non-zombie) processes of a browser: itself and its descendants.
+
+    ``root`` is the Process object taken at launch: its creation time guards against the PID
+    having been reused by an unrelated process since the browser exited.
+    """
+    if root is None or not root.is_running():
         return []
     try:
-        root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
@@ -226,10 +253,10 @@ def process_tree(pid: int | None) -> list[psutil.Process]:
     return live
 
 
-def tree_rss(pid: int | None) -> int:
-    """Resident memory in bytes summed over the browser's process tree (0 when not running)."""
+def tree_rss(root: psutil.Process | None) -> int:
+    """Resident memory in bytes summed over a browser's process tree (0 when not running)."""
     total = 0
-    for proc in process_tree(pid):
+    for proc in process_tree(root):
         with contextlib.suppress(psutil.Error):
             total += proc.memory_info().rss
     return total
@@ -261,6 +288,7 @@ class BrowserManager:
         self._version: str | None = None
         self._closed = False
         self._entered = False
+        self._driver_dead = False
 
     async def __aenter__(self) -> Self:
         """Sweep leftovers of dead agents; the browser itself starts on first use."""
@@ -305,7 +333,7 @@ class BrowserManager:
     def health(self) -> BrowserHealth:
         """Whether the browser runs, its PIDs, and launch/crash counters."""
         launch = self._launch
-        running = launch is not None and launch.browser.is_connected()
+        running = launch is not None and launch.alive
         return BrowserHealth(
             running=running,
             pid=launch.pid if launch else None,
@@ -321,26 +349,29 @@ class BrowserManager:
 
     def processes(self) -> list[psutil.Process]:
         """The browser's live processes (browser, zygotes, renderers, utilities)."""
-        return process_tree(self.pid)
+        launch = self._launch
+        return process_tree(launch.proc if launch is not None else None)
 
     def rss(self) -> int:
         """Resident bytes summed over the browser's process tree."""
-        return tree_rss(self.pid)
+        launch = self._launch
+        return tree_rss(launch.proc if launch is not None else None)
 
     async def browser(self) -> Browser:
         """The running browser, launching it (after any backoff delay) when there is none."""
         if self._closed:
             raise SourceError("the browser manager is closed")
         launch = self._launch
-        if launch is not None and launch.browser.is_connected():
+        if launch is not None and launch.alive:
             return launch.browser
         async with self._lock:
             launch = self._launch
-            if launch is not None and launch.browser.is_connected():
+            if launch is not None and launch.alive:
                 return launch.browser
             if launch is not None:
-                # Dead without a "disconnected" event yet (it can lag the failing call).
-                self._mark_dead(launch, "browser connection lost")
+                # Dead without a "disconnected" event: it can lag the failing call, and never
+                # comes when the driver itself died.
+                self._mark_dead(launch, "browser or Playwright driver process died")
             await self._reap_dead()
             delay = self._not_before - time.monotonic()
             if delay > 0:
@@ -352,6 +383,10 @@ class BrowserManager:
         """Probe the browser over CDP; restart it when it does not answer in time."""
         launch = self._launch
         if launch is None:
+            return False
+        if not launch.alive:
+            self._mark_dead(launch, "browser or Playwright driver process died")
+            await self._reap_dead()
             return False
         try:
             async with asyncio.timeout(PROBE_TIMEOUT):
@@ -390,6 +425,8 @@ class BrowserManager:
 
     async def _start(self) -> _Launch:
         """Launch Chromium (the caller holds the lock); SourceError when it cannot."""
+        if self._driver_dead:
+            await self._drop_driver()
         try:
             if self._playwright is None:
                 async with asyncio.timeout(self.settings.launch_timeout):
@@ -424,11 +461,20 @@ class BrowserManager:
             raise SourceError(self._last_error or "") from err
         self._executable = executable
         pid = await self._browser_pid(browser)
-        driver_pid: int | None = None
-        with contextlib.suppress(psutil.Error, TypeError):
-            driver_pid = psutil.Process(pid).ppid() if pid is not None else None
+        proc: psutil.Process | None = None
+        driver: psutil.Process | None = None
+        profile: Path | None = None
+        if pid is not None:
+            with contextlib.suppress(psutil.Error):
+                proc = psutil.Process(pid)
+                driver = proc.parent()
+                for arg in proc.cmdline():
+                    if arg.startswith("--user-data-dir="):
+                        profile = Path(arg.split("=", 1)[1])
         self._generation += 1
-        launch = _Launch(browser, pid, driver_pid, private, self._generation, time.monotonic())
+        launch = _Launch(
+            browser, proc, driver, profile, private, self._generation, time.monotonic()
+        )
         browser.on("disconnected", lambda _: self._on_disconnected(launch))
         self._launch = launch
         self._launches += 1
@@ -484,6 +530,9 @@ class BrowserManager:
         self._launch = None
         self._dead.append(launch)
         self._crashes += 1
+        if not _running(launch.driver):
+            log.warning("the Playwright driver (pid %s) died; it restarts too", launch.driver_pid)
+            self._driver_dead = True
         self._last_error = reason
         if time.monotonic() - launch.started > STABLE_UPTIME:
             self._backoff.reset()
@@ -502,13 +551,18 @@ class BrowserManager:
                 await launch.browser.close()
         except (TimeoutError, PlaywrightError) as err:
             log.warning("Chromium (pid %s) did not close cleanly: %s", launch.pid, err)
-        if launch.pid is not None and process_tree(launch.pid):
+        if launch.proc is not None and process_tree(launch.proc):
             log.warning("killing Chromium (pid %s) and its children", launch.pid)
-            await asyncio.to_thread(_kill_tree, launch.pid, timeout)
+            await asyncio.to_thread(_kill_tree, launch.proc, timeout)
         await asyncio.to_thread(shutil.rmtree, launch.private_dir, True)
+        if launch.profile_dir is not None and not process_tree(launch.proc):
+            # The driver removes the profile when the browser exits, unless the driver is
+            # what died: then it is ours to remove, now that no process of it is left.
+            await asyncio.to_thread(shutil.rmtree, launch.profile_dir, True)
 
     async def _drop_driver(self) -> None:
         """Stop the driver after a failed launch so the next attempt starts from scratch."""
+        self._driver_dead = False
         playwright, self._playwright = self._playwright, None
         if playwright is None:
             return

@@ -212,9 +212,10 @@ class WebsiteCapturer:
     def _on_response(self, response: Response) -> None:
         # Chromium turns an error status with an empty body into ERR_HTTP_RESPONSE_CODE_FAILURE
         # and goto() then raises without a Response: keep the status to report it.
-        request = response.request
-        if request.is_navigation_request() and request.frame.parent_frame is None:
-            self._status = response.status
+        with contextlib.suppress(PlaywrightError):  # a frame can detach meanwhile
+            request = response.request
+            if request.is_navigation_request() and request.frame.parent_frame is None:
+                self._status = response.status
 
     async def _load(self, page: Page, deadline: float) -> None:
         spec = self.spec

@@ -172,6 +172,37 @@ async def test_killed_browser_recovers_for_every_stream(page_url: str, chromium:
 
 
 @pytest.mark.slow
+async def test_killed_driver_is_restarted_and_its_profile_removed(
+    page_url: str, chromium: str
+) -> None:
+    settings = BrowserSettings(restart_base=0.2, restart_cap=1.0)
+    async with BrowserManager(settings) as browsers:
+        cap = WebsiteCapturer(browsers, template(page_url))
+        await cap.capture()
+        health = browsers.health()
+        assert health.pid is not None and health.driver_pid is not None
+        profiles = profile_dirs_of({health.pid})
+        assert len(profiles) == 1
+        # Chromium exits when its pipe closes, but the dead driver cannot remove the profile.
+        os.kill(health.driver_pid, signal.SIGKILL)
+        await wait_for(lambda: not browsers.health().running, timeout=10)
+
+        async def recovered() -> bool:
+            try:
+                return (await cap.capture()).width == 200
+            except SourceError:
+                return False
+
+        await wait_for(recovered, timeout=30, interval=0.2, message="no recovery")
+        after = browsers.health()
+        assert after.driver_pid not in (None, health.driver_pid)
+        assert after.pid not in (None, health.pid)
+        assert not profiles[0].exists()
+    assert our_chromium_pids() == set()
+    assert private_dirs() == []
+
+
+@pytest.mark.slow
 async def test_hung_browser_is_detected_and_replaced(page_url: str, chromium: str) -> None:
     settings = BrowserSettings(close_timeout=2, restart_base=0.2, restart_cap=1.0)
     async with BrowserManager(settings) as browsers:

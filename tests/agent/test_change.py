@@ -27,7 +27,7 @@ def jpeg(image: Image, quality: int = 80) -> bytes:
 
 
 def with_block(image: Image, fraction: float, colour: int = 250) -> Image:
-    """A copy of ``image`` whose bottom-right block covering ``fraction`` of the area is repainted."""
+    """A copy of ``image`` with a bottom-right block covering ``fraction`` of it repainted."""
     out = image.copy()
     h, w = out.shape[:2]
     side = np.sqrt(fraction)
