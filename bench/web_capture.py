@@ -135,9 +135,7 @@ async def main_async(args: argparse.Namespace) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None and server.sockets
-    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+    url = f"http://127.0.0.1:{runner.addresses[0][1]}/"
     modes: list[Navigation] = ["reload", "goto"] if args.navigation == "both" else [args.navigation]
     try:
         settings = BrowserSettings(recycle_after=args.recycle_after)

@@ -126,9 +126,7 @@ async def site() -> AsyncIterator[Site]:
     await runner.setup()
     tcp = web.TCPSite(runner, "127.0.0.1", 0)
     await tcp.start()
-    server = tcp._server
-    assert server is not None and server.sockets
-    port = server.sockets[0].getsockname()[1]
+    port = runner.addresses[0][1]
     state.base = f"http://127.0.0.1:{port}"
     try:
         yield state
@@ -434,7 +432,8 @@ def test_bad_urls_are_rejected_by_validation(url: str, message: str) -> None:
 )
 def test_absurd_sizes_are_rejected_by_validation(field_name: str, value: float) -> None:
     with pytest.raises(ValidationError) as info:
-        template("http://example.com/", **{field_name: value})
+        overrides: dict[str, Any] = {field_name: value}
+        template("http://example.com/", **overrides)
     assert field_name in str(info.value)
 
 
