@@ -67,7 +67,8 @@ def captured_at(jpeg: bytes) -> float | None:
 async def view(host: str, port: int, path: str, viewer: Viewer, stop: asyncio.Event) -> None:
     try:
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        # HTTP/1.0 so the hub streams raw parts rather than chunked transfer encoding.
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
         await reader.readuntil(b"\r\n\r\n")  # response headers
         while not stop.is_set():
             headers = await reader.readuntil(b"\r\n\r\n")
@@ -154,7 +155,8 @@ def report(name: str, viewers: list[Viewer], seconds: float, fps: float,
     print(f"{name:>10}: {statistics.mean(per):5.2f} fps/viewer (min {min(per):.2f}), "
           f"{ok}/{len(viewers)} viewers >= 95 % of {fps:g} fps, latency p50 {p50:.1f} ms "
           f"p99 {p99:.1f} ms, CPU {cpu:.1f} % ({cpu_ms:.3f} ms per delivered frame), "
-          f"RSS {rss / 2**20:.0f} MiB, errors {errors}")
+          f"RSS {rss / 2**20:.0f} MiB, errors {errors}"
+          + (f" (first: {next(v.error for v in viewers if v.error)})" if errors else ""))
     return {"fps": statistics.mean(per), "cpu": cpu}
 
 
