@@ -250,6 +250,19 @@ class Template(Model):
     tags: list[Tag] = Field(default_factory=list, max_length=32)
     notes: str = Field("", max_length=4000)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, name: str) -> str:
+        # Names show up in file exports, logs and UIs: keep them to printable one-liners that
+        # cannot pose as paths.
+        if name != name.strip():
+            raise ValueError("the name must not start or end with spaces")
+        if any(ord(c) < 32 or ord(c) == 127 for c in name):
+            raise ValueError("the name must not contain control characters")
+        if "/" in name or "\\" in name or ".." in name or name.startswith("."):
+            raise ValueError("the name must not contain '/', '\\', '..' or start with '.'")
+        return name
+
     @model_validator(mode="after")
     def _rate_and_size(self) -> Template:
         if self.fps is not None and self.interval is not None:
