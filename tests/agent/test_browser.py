@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -112,8 +113,9 @@ async def test_lazy_start_one_browser_many_contexts_and_clean_close(
     async with BrowserManager() as browsers:
         assert browsers.pid is None, "nothing starts before the first capture"
         caps = [WebsiteCapturer(browsers, template(page_url, f"s{i}")) for i in range(3)]
-        for cap in caps:
-            await cap.capture()
+        # Three streams asking at once still share one launch.
+        pages = await asyncio.gather(*(cap.capture() for cap in caps))
+        assert [page.width for page in pages] == [200, 200, 200]
         health = browsers.health()
         assert health.running and health.pid is not None
         assert health.launches == 1 and health.contexts == 3

@@ -388,6 +388,17 @@ async def test_changing_page_is_reported_changed(browsers: BrowserManager, site:
 
 
 @module_loop
+async def test_url_with_fragment_is_really_reloaded(browsers: BrowserManager, site: Site) -> None:
+    # goto() to the URL the page already shows plus a #fragment loads nothing (same-document
+    # navigation); the capturer must still fetch the page anew each time.
+    async with WebsiteCapturer(browsers, template(site.url("/counter#top"))) as capturer:
+        before = site.counter
+        for _ in range(3):
+            await capturer.capture()
+        assert site.counter - before == 3
+
+
+@module_loop
 async def test_static_page_is_reported_identical(browsers: BrowserManager, site: Site) -> None:
     detector = ChangeDetector(threshold=0.01)
     async with WebsiteCapturer(browsers, template(site.url("/"))) as capturer:
