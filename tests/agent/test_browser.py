@@ -171,6 +171,27 @@ async def test_killed_browser_recovers_for_every_stream(page_url: str, chromium:
     assert private_dirs() == []
 
 
+async def test_killed_renderer_rebuilds_only_that_context(page_url: str, chromium: str) -> None:
+    async with BrowserManager() as browsers:
+        cap = WebsiteCapturer(browsers, template(page_url))
+        await cap.capture()
+        pid = browsers.pid
+        renderers = [p for p in browsers.processes() if "--type=renderer" in " ".join(p.cmdline())]
+        assert renderers
+        for proc in renderers:
+            proc.send_signal(signal.SIGKILL)
+
+        async def recovered() -> bool:
+            try:
+                return (await cap.capture()).width == 200
+            except SourceError:
+                return False
+
+        await wait_for(recovered, timeout=20, interval=0.2, message="no recovery")
+        assert browsers.pid == pid, "a renderer crash must not restart the browser"
+        assert cap.lease.contexts_created == 2
+
+
 @pytest.mark.slow
 async def test_killed_driver_is_restarted_and_its_profile_removed(
     page_url: str, chromium: str
