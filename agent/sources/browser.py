@@ -429,8 +429,10 @@ class BrowserManager:
             await self._drop_driver()
         try:
             if self._playwright is None:
+                starter = async_playwright()
                 async with asyncio.timeout(self.settings.launch_timeout):
-                    self._playwright = await async_playwright().start()
+                    self._playwright = await starter.start()
+                _consume_driver_error(starter)
             executable = self._executable or self._resolve_executable(self._playwright)
         except SourceError as err:
             self._launch_failed(str(err))
@@ -691,6 +693,25 @@ class PageLease:
                     await other.close()
                     closed += 1
         return closed
+
+
+def _consume_driver_error(starter: object) -> None:
+    """Make sure the exception Playwright stores when its driver dies is retrieved.
+
+    Playwright awaits its transport's error future only while connecting, so after a driver
+    death asyncio logs "Future exception was never retrieved" at garbage collection. This reads
+    private attributes of ``async_playwright()``'s context manager, best effort: if Playwright
+    renames them, nothing worse than that log line happens.
+    """
+    transport = getattr(getattr(starter, "_client", None), "_transport", None)
+    future = getattr(transport, "on_error_future", None)
+    if isinstance(future, asyncio.Future):
+        future.add_done_callback(_retrieve)
+
+
+def _retrieve(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _first_line(err: BaseException) -> str:
