@@ -395,8 +395,9 @@ class BrowserManager:
                 await session.detach()
             return True
         except (TimeoutError, PlaywrightError) as err:
-            log.warning("Chromium (pid %s) does not answer: %s; restarting it", launch.pid, err)
-            self._mark_dead(launch, f"unresponsive: {err}")
+            reason = _first_line(err) if str(err) else f"no answer within {PROBE_TIMEOUT:g} s"
+            log.warning("Chromium (pid %s) is unresponsive (%s); restarting it", launch.pid, reason)
+            self._mark_dead(launch, f"browser unresponsive: {reason}")
             await self._reap_dead()
             return False
 
