@@ -1,4 +1,4 @@
-"""The Agent: settings → one StreamRunner per template + the MQTT link + periodic AgentState."""
+"""The Agent: settings → state store + MQTT link + StreamSet steered by the Assigner."""
 
 from __future__ import annotations
 
@@ -13,27 +13,54 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Self
 
+from glimpser.agent.assignment import Assigner
 from glimpser.agent.capture.runner import StreamRunner
 from glimpser.agent.config import AgentSettings
 from glimpser.agent.publish.mqtt import MqttLink
+from glimpser.agent.state import AgentStateStore
+from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
-from glimpser.shared.models import AgentState, Command, Demand, HostStats
+from glimpser.shared.models import (
+    AgentConfig,
+    AgentState,
+    Command,
+    Demand,
+    Desired,
+    Event,
+    HostStats,
+    LocalTemplates,
+    Template,
+)
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 5.0
 REJECT_STATE_DELAY = 1.0  # batch a burst of rejected messages into one state update
+STATE_FILE = "state.json"
 
 
 class Agent:
-    """Async context manager running every template of ``settings`` until closed."""
+    """Async context manager running local and hub-assigned templates until closed."""
 
     def __init__(self, settings: AgentSettings) -> None:
         self.settings = settings
-        self.link = MqttLink(settings.broker, settings.agent_id, self)
-        self.runners: dict[str, StreamRunner] = {
-            t.id: StreamRunner(t, settings.agent_id, self.link) for t in settings.templates
-        }
+        self.link = MqttLink(
+            settings.broker,
+            settings.agent_id,
+            self,
+            max_captures=settings.capture_backlog,
+            max_capture_bytes=settings.capture_backlog_bytes,
+        )
+        self.store = AgentStateStore(settings.data_dir / STATE_FILE)
+        self.streams = StreamSet(self._new_runner, self.link.clear_stream)
+        self.assigner = Assigner(
+            settings.agent_id,
+            settings.templates,
+            self.store,
+            self.streams,
+            on_applied=self._state_soon_set,
+            on_skipped=self._report_skipped,
+        )
         self._stack = AsyncExitStack()
         self._state_task: asyncio.Task[None] | None = None
         self._state_soon = asyncio.Event()
@@ -41,12 +68,22 @@ class Agent:
         self._started_at = datetime.now(UTC)
         self._t0 = time.monotonic()
 
+    @property
+    def runners(self) -> dict[str, StreamRunner]:
+        """The running streams by id (a snapshot copy)."""
+        return dict(self.streams.runners)
+
     async def __aenter__(self) -> Self:
         await self._stack.__aenter__()
         try:
+            # Exit runs in reverse: the runners publish ``inactive`` before the link says
+            # ``offline``, and the store closes last.
+            await self._stack.enter_async_context(self.store)
+            self.link.publish_local_templates(LocalTemplates(templates=self.settings.templates))
             await self._stack.enter_async_context(self.link)
-            for runner in self.runners.values():
-                await self._stack.enter_async_context(runner)
+            await self._stack.enter_async_context(self.streams)
+            # Runs the local and cached templates at once: the broker connects in the background.
+            await self._stack.enter_async_context(self.assigner)
             self._state_task = asyncio.create_task(self._publish_states(), name="agent state")
         except BaseException:
             await self._stack.aclose()
@@ -68,7 +105,6 @@ class Agent:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # Runners first (each publishes ``inactive``), then the link sends it all and ``offline``.
         async with asyncio.timeout(SHUTDOWN_TIMEOUT * 2):
             await self._stack.aclose()
         log.info("agent %s stopped", self.settings.agent_id)
@@ -81,22 +117,32 @@ class Agent:
         """Return once request_stop was called."""
         await self._stopped.wait()
 
+    def _new_runner(self, template: Template, desired: Desired) -> StreamRunner:
+        return StreamRunner(template, self.settings.agent_id, self.link, desired=desired)
+
     # ------------------------------------------------------------------ MessageHandler
 
     def has_stream(self, stream_id: str) -> bool:
         """True when a template with this id runs here."""
-        return stream_id in self.runners
+        return stream_id in self.streams.runners
 
     def on_command(self, stream_id: str, command: Command) -> None:
-        """Route a command to its runner."""
+        """Route a command to its runner; start/stop of a local template is persisted."""
         log.info(
             "stream %s: command %s (request %s)", stream_id, command.action, command.request_id
         )
-        self.runners[stream_id].handle_command(command)
+        self.streams.runners[stream_id].handle_command(command)
+        if command.action in ("start", "stop"):
+            desired: Desired = "started" if command.action == "start" else "stopped"
+            self.assigner.remember_desired(stream_id, desired)
 
     def on_demand(self, stream_id: str, demand: Demand) -> None:
         """Route a demand lease to its runner."""
-        self.runners[stream_id].handle_demand(demand)
+        self.streams.runners[stream_id].handle_demand(demand)
+
+    def on_config(self, config: AgentConfig) -> None:
+        """Hand a hub config to the Assigner (ProtocolError rejects it, the link counts it)."""
+        self.assigner.submit_config(config)
 
     def on_rejected(self) -> None:
         """Publish the agent state soon so the rejected counter shows."""
@@ -112,11 +158,25 @@ class Agent:
             hostname=socket.gethostname(),
             started_at=self._started_at,
             uptime=round(time.monotonic() - self._t0, 1),
-            streams=list(self.runners),
+            streams=list(self.streams.runners),
             queue_depth=self.link.queue_depth,
             rejected_messages=self.link.rejected_messages,
+            config_revision=self.assigner.revision,
             host=_host_stats(),
         )
+
+    def _state_soon_set(self) -> None:
+        self._state_soon.set()
+
+    def _report_skipped(self, template_id: str, why: str) -> None:
+        # No AgentState field for it yet: an event on the clashing id tells the hub and HA.
+        event = Event(
+            agent_id=self.settings.agent_id,
+            stream_id=template_id,
+            type="template_skipped",
+            data={"reason": why, "revision": self.assigner.revision},
+        )
+        self.link.publish_event(event)
 
     async def _publish_states(self) -> None:
         while True:

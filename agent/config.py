@@ -27,6 +27,12 @@ class AgentSettings(Model):
     data_dir: Path
     templates: list[Template] = Field(default_factory=list)
     state_interval: float = Field(15.0, ge=1, le=3600, description="seconds between agent states")
+    capture_backlog: int = Field(
+        200, ge=1, le=100_000, description="captures kept while the broker is away"
+    )
+    capture_backlog_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, description="byte bound of that backlog"
+    )
     log_level: Annotated[LogLevel, BeforeValidator(_upper)] = "INFO"
 
     @field_validator("agent_id")

@@ -1,4 +1,9 @@
-"""One StreamRunner per template: capture on schedule, encode off-loop, publish by policy."""
+"""One StreamRunner per template: capture on schedule, encode off-loop, publish by policy.
+
+Besides live frames, a runner keeps *captures* (history) by the template's CapturePolicy: every
+``capture.interval`` seconds while started, on each ``snapshot`` command (reason ``manual``), and
+on the events that ``capture_event`` is told about (reason ``event``).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -20,12 +26,22 @@ from glimpser.agent.sources.base import Source, build_source
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.codec import encode_frame
 from glimpser.shared.errors import SourceError
-from glimpser.shared.models import Command, Demand, FrameMeta, StreamState, StreamStatus, Template
+from glimpser.shared.models import (
+    Command,
+    Demand,
+    Desired,
+    FrameMeta,
+    StreamState,
+    StreamStatus,
+    Template,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SourceFactory = Callable[[Template], Source]
 _RUNNING = (StreamStatus.STARTING, StreamStatus.ACTIVE, StreamStatus.ERROR)
+Reason = Literal["interval", "event", "manual"]
+CaptureRequest = tuple[Reason, str | None]  # (reason, request id of a snapshot command)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +66,7 @@ class StreamRunner:
         backoff: Backoff | None = None,
         state_every: float = 2.0,
         close_timeout: float = 5.0,
+        desired: Desired | None = None,
     ) -> None:
         self.template = template
         self._agent_id = agent_id
@@ -64,8 +81,13 @@ class StreamRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._desired: Literal["started", "stopped"] = "started" if template.enabled else "stopped"
+        if desired is None:
+            desired = "started" if template.enabled else "stopped"
+        self._desired: Desired = desired
         self._snapshots: list[str | None] = []
+        self._event_captures: list[str] = []
+        self._capture_at: float | None = None
+        self.captures = 0  # captures published since the runner was created
         self._status = StreamStatus.INACTIVE
         self._error: str | None = None
         self._request_id: str | None = None
@@ -149,14 +171,33 @@ class StreamRunner:
             self._wake.set()
             return
         self._request_id = command.request_id
-        if command.action == "start":
-            self._desired = "started"
-        else:
-            self._desired = "stopped"
-            if self._status in _RUNNING:
-                self._status = StreamStatus.STOPPING
+        self.set_desired("started" if command.action == "start" else "stopped", force=True)
+
+    @property
+    def desired(self) -> Desired:
+        """Whether the stream should be capturing."""
+        return self._desired
+
+    def set_desired(self, desired: Desired, *, force: bool = False) -> None:
+        """Start or stop capturing in place (the runner and its counters live on)."""
+        if desired == self._desired and not force:
+            return
+        self._desired = desired
+        if desired == "stopped" and self._status in _RUNNING:
+            self._status = StreamStatus.STOPPING
         self._wake.set()
         self._publish_state()
+
+    def capture_event(self, event_type: str) -> bool:
+        """Hook for event detectors: queue an ``event`` capture if the policy lists the type.
+
+        Returns whether a capture was queued (never for a stopped stream: no frames to keep).
+        """
+        if event_type not in self.template.capture.on_events or not self._running():
+            return False
+        self._event_captures.append(event_type)
+        self._wake.set()
+        return True
 
     def handle_demand(self, demand: Demand) -> None:
         """Add or renew a viewer lease: frames go out at full rate while it lives."""
@@ -208,9 +249,9 @@ class StreamRunner:
         period = self.template.period
         deadline = loop.time()
         while self._running():
-            if not self._snapshots:
+            if not self._urgent():
                 await self._wait_wake(deadline - loop.time())
-                if not self._running() or (not self._snapshots and loop.time() < deadline):
+                if not self._running() or (not self._urgent() and loop.time() < deadline):
                     continue
             await self._capture_once(source)
             self._mark_active()
@@ -218,18 +259,39 @@ class StreamRunner:
             # after this capture finished; slots missed by a slow capture are skipped.
             deadline = max(deadline + period, loop.time() - period / 2)
 
+    def _urgent(self) -> bool:
+        return bool(self._snapshots or self._event_captures)
+
     async def _capture_once(self, source: Source) -> None:
         now = asyncio.get_running_loop().time()
         answering, self._snapshots = self._snapshots, []
+        requests = self._capture_requests(now, answering)
         want_frame = bool(answering) or self._policy.frame_due(now)
         want_thumb = bool(answering) or self._policy.snapshot_due(now)
+        want_jpeg = want_frame or bool(requests)
         try:
-            capture = await self._in_thread(self._capture, source, want_frame, want_thumb)
+            capture = await self._in_thread(self._capture, source, want_jpeg, want_thumb)
         finally:
             self._answer(answering)
-        self._record(capture)
+        self._record(capture, publish_frame=want_frame)
+        self._publish_captures(capture, requests)
         if answering:
             self._publish_state()
+
+    def _capture_requests(self, now: float, answering: list[str | None]) -> list[CaptureRequest]:
+        """The captures this tick owes: manual ones per snapshot request, event, interval."""
+        requests = _manual(answering)
+        if self._event_captures:
+            self._event_captures.clear()  # a burst of events on one frame is one capture
+            requests.append(("event", None))
+        every = self.template.capture.interval
+        # Same half-period slack as PublishPolicy: captures land on the frame grid.
+        if every is not None and (
+            self._capture_at is None or now - self._capture_at >= every - self.template.period / 2
+        ):
+            self._capture_at = now
+            requests.append(("interval", None))
+        return requests
 
     async def _one_shot(self) -> None:
         """Capture one frame from a stopped stream to answer snapshot commands."""
@@ -240,7 +302,8 @@ class StreamRunner:
             await self._in_thread(source.open)
             capture = await self._in_thread(self._capture, source, True, True)
             self._error = None
-            self._record(capture)
+            self._record(capture, publish_frame=True)
+            self._publish_captures(capture, _manual(answering))
         except Exception as err:  # noqa: BLE001 - reported in the state, never raised
             self._error = f"snapshot failed: {err}"
         finally:
@@ -250,14 +313,14 @@ class StreamRunner:
 
     # ------------------------------------------------------------------ worker thread
 
-    def _capture(self, source: Source, want_frame: bool, want_thumb: bool) -> Capture:
+    def _capture(self, source: Source, want_jpeg: bool, want_thumb: bool) -> Capture:
         """Read and encode in the source's worker thread: never on the event loop."""
         frame = source.read()
         captured_at = time.time()
         size = None
         if self.template.width is not None and self.template.height is not None:
             size = (self.template.width, self.template.height)
-        jpeg = encode(frame, size, self.template.quality) if want_frame else None
+        jpeg = encode(frame, size, self.template.quality) if want_jpeg else None
         thumb = thumbnail(frame).data if want_thumb else None
         self._width, self._height = size or (frame.width, frame.height)
         return Capture(captured_at, jpeg, thumb)
@@ -275,12 +338,12 @@ class StreamRunner:
 
     # ------------------------------------------------------------------ bookkeeping
 
-    def _record(self, capture: Capture) -> None:
+    def _record(self, capture: Capture, *, publish_frame: bool) -> None:
         now = asyncio.get_running_loop().time()
         self._frames += 1
         self._meter.tick(now)
         self._last_frame_at = datetime.fromtimestamp(capture.captured_at, UTC)
-        if capture.jpeg is not None:
+        if capture.jpeg is not None and publish_frame:
             meta = FrameMeta(seq=self._published, captured_at=capture.captured_at)
             self._publisher.publish_frame(self.template.id, encode_frame(capture.jpeg.data, meta))
             self._published += 1
@@ -293,6 +356,20 @@ class StreamRunner:
         if demanded != self._demanded or now - self._state_at >= self._state_every:
             self._demanded = demanded
             self._publish_state()
+
+    def _publish_captures(self, capture: Capture, requests: Iterable[CaptureRequest]) -> None:
+        if capture.jpeg is None:
+            return
+        for reason, request_id in requests:
+            meta = FrameMeta(
+                seq=self.captures,
+                captured_at=capture.captured_at,
+                capture_id=uuid.uuid4().hex,
+                reason=reason,
+                request_id=request_id,
+            )
+            self._publisher.publish_capture(self.template.id, encode_frame(capture.jpeg.data, meta))
+            self.captures += 1
 
     def _answer(self, request_ids: list[str | None]) -> None:
         answered = [rid for rid in request_ids if rid is not None]
@@ -327,6 +404,7 @@ class StreamRunner:
         self._last_frame_at = self._started_at = None
         self._demanded = False
         self._state_at = 0.0
+        self._capture_at = None
         self._meter.reset()
 
     def _set_status(self, status: StreamStatus, *, force: bool = False) -> None:
@@ -348,3 +426,8 @@ class StreamRunner:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), delay)
         self._wake.clear()
+
+
+def _manual(request_ids: list[str | None]) -> list[CaptureRequest]:
+    """One manual capture per distinct snapshot request (repeats of an id are one request)."""
+    return [("manual", rid) for rid in dict.fromkeys(request_ids)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from glimpser.shared.models import Command, Demand, Event, StreamState
+from glimpser.shared.models import AgentConfig, Command, Demand, Event, StreamState
 
 
 class Publisher(Protocol):
@@ -12,6 +12,10 @@ class Publisher(Protocol):
 
     def publish_frame(self, stream_id: str, payload: bytes) -> None:
         """Send one codec-encoded frame (QoS 0, not retained); may be dropped under load."""
+        ...
+
+    def publish_capture(self, stream_id: str, payload: bytes) -> None:
+        """Send one codec-encoded capture (QoS 1); kept while offline up to a bound."""
         ...
 
     def publish_snapshot(self, stream_id: str, jpeg: bytes) -> None:
@@ -40,6 +44,10 @@ class MessageHandler(Protocol):
 
     def on_demand(self, stream_id: str, demand: Demand) -> None:
         """A validated demand lease for a known stream."""
+        ...
+
+    def on_config(self, config: AgentConfig) -> None:
+        """A validated AgentConfig; raise ProtocolError to reject it (the transport counts it)."""
         ...
 
     def on_rejected(self) -> None:

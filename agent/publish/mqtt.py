@@ -2,8 +2,8 @@
 
 One supervisor task keeps a connection up forever (capped, jittered backoff), announces the
 agent with a retained ``online`` and an ``offline`` last will, re-sends every retained state
-after each reconnect, sends queued messages from the Outbox and hands valid incoming commands
-and demand leases to a MessageHandler. Nothing it receives can crash it.
+after each reconnect, sends queued messages from the Outbox and hands valid incoming commands,
+demand leases and the retained AgentConfig to a MessageHandler. Nothing it receives can crash it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from typing import Self
 import aiomqtt
 
 from glimpser.agent.publish.base import MessageHandler
-from glimpser.agent.publish.outbox import Kind, Message, Outbox
+from glimpser.agent.publish.outbox import MAX_CAPTURE_BYTES, MAX_CAPTURES, Kind, Message, Outbox
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.config import BrokerSettings
 from glimpser.shared.errors import ProtocolError
 from glimpser.shared.logs import RateLimitedLog
-from glimpser.shared.models import AgentState, Demand, Event, StreamState, StreamStatus
+from glimpser.shared.models import (
+    AgentConfig,
+    AgentState,
+    Demand,
+    Event,
+    LocalTemplates,
+    StreamState,
+    StreamStatus,
+)
 from glimpser.shared.payloads import parse_command, parse_json
 from glimpser.shared.topics import Topics
 
@@ -44,6 +52,8 @@ class MqttLink:
         *,
         backoff: Backoff | None = None,
         close_timeout: float = CLOSE_TIMEOUT,
+        max_captures: int = MAX_CAPTURES,
+        max_capture_bytes: int = MAX_CAPTURE_BYTES,
     ) -> None:
         self._settings = settings
         self._agent = agent_id
@@ -51,7 +61,7 @@ class MqttLink:
         self._topics = Topics(settings.prefix)
         self._backoff = backoff or Backoff()
         self._close_timeout = close_timeout
-        self._outbox = Outbox()
+        self._outbox = Outbox(max_captures=max_captures, max_capture_bytes=max_capture_bytes)
         self._stream_states: dict[str, StreamState] = {}
         self._connected = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -99,6 +109,16 @@ class MqttLink:
         return self._outbox.frames_dropped
 
     @property
+    def captures_dropped(self) -> int:
+        """Captures dropped because the backlog was full while the broker was away."""
+        return self._outbox.captures_dropped
+
+    @property
+    def captures_waiting(self) -> int:
+        """Captures queued for the broker (not yet acknowledged)."""
+        return self._outbox.captures_waiting
+
+    @property
     def queue_depth(self) -> int:
         """Messages waiting for the broker."""
         return self._outbox.depth
@@ -111,6 +131,10 @@ class MqttLink:
             self._outbox.frames_dropped += 1
             return
         self._put("frame", self._topics.stream(self._agent, stream_id, "frame"), payload)
+
+    def publish_capture(self, stream_id: str, payload: bytes) -> None:
+        """Queue a capture (QoS 1, not retained); kept while offline up to the backlog bound."""
+        self._put("capture", self._topics.stream(self._agent, stream_id, "capture"), payload)
 
     def publish_snapshot(self, stream_id: str, jpeg: bytes) -> None:
         """Replace the retained snapshot thumbnail (QoS 0, retained)."""
@@ -132,9 +156,20 @@ class MqttLink:
         topic = self._topics.agent(self._agent, "state")
         self._put("state", topic, state.model_dump_json().encode())
 
+    def publish_local_templates(self, templates: LocalTemplates) -> None:
+        """Replace the retained LocalTemplates; re-sent after every connect like all states."""
+        topic = self._topics.agent(self._agent, "templates")
+        self._put("state", topic, templates.model_dump_json().encode())
+
+    def clear_stream(self, stream_id: str) -> None:
+        """Forget a removed stream: empty its retained ``state`` and ``snapshot`` for the hub."""
+        self._stream_states.pop(stream_id, None)
+        for leaf in ("state", "snapshot"):
+            self._put("clear", self._topics.stream(self._agent, stream_id, leaf), b"")
+
     def _put(self, kind: Kind, topic: str, payload: bytes) -> None:
         qos = 0 if kind in ("frame", "snapshot") else 1
-        retain = kind in ("state", "snapshot")
+        retain = kind in ("state", "snapshot", "clear")
         self._outbox.put(Message(kind, topic, payload, qos, retain))
 
     # ------------------------------------------------------------------ connection
@@ -197,6 +232,7 @@ class MqttLink:
         await client.publish(self._topics.agent(self._agent, "available"), b"online", 1, True)
         for leaf in ("set", "demand"):
             await client.subscribe(f"{self._topics.prefix}/{self._agent}/+/{leaf}", qos=1)
+        await client.subscribe(self._topics.agent(self._agent, "config"), qos=1)
         self._backoff.reset()
         self._outbox.resend_retained()
         self._connected.set()
@@ -212,7 +248,9 @@ class MqttLink:
                 continue
             try:
                 await client.publish(message.topic, message.payload, message.qos, message.retain)
-            except aiomqtt.MqttError:
+            except BaseException:
+                # Cancelled at shutdown too: the farewell (or the next session) sends it again;
+                # a possible duplicate is fine, the hub dedupes captures and events by id.
                 self._outbox.give_back(message)
                 raise
 
@@ -247,7 +285,9 @@ class MqttLink:
         """Validate one incoming message and hand it over; reject (count, log) anything bad."""
         try:
             stream, leaf = self._route(topic, payload)
-            if leaf == "set":
+            if leaf == "config":
+                self._config(payload)
+            elif leaf == "set":
                 self._handler.on_command(stream, parse_command(payload))
             else:
                 self._handler.on_demand(stream, parse_json(Demand, payload, "demand"))
@@ -260,10 +300,22 @@ class MqttLink:
         except Exception:  # a bug in a handler must not take the link down
             log.exception("handling message on %s failed", topic)
 
+    def _config(self, payload: bytes) -> None:
+        if not payload:
+            # The hub cleared the retained config (or never set one): keep what runs; an empty
+            # assignment comes as an AgentConfig with no templates.
+            log.info("the retained config was cleared; keeping the current streams")
+            return
+        self._handler.on_config(parse_json(AgentConfig, payload, "agent config"))
+
     def _route(self, topic: str, payload: bytes) -> tuple[str, str]:
         parsed = self._topics.parse(topic)
-        if parsed.agent != self._agent or parsed.stream is None:
+        if parsed.agent != self._agent:
             raise ProtocolError(f"topic {topic!r} is not for agent {self._agent}")
+        if parsed.stream is None:
+            if parsed.leaf != "config":
+                raise ProtocolError(f"unexpected topic {topic!r}")
+            return "", "config"  # parse_json bounds its size
         if parsed.leaf not in ("set", "demand"):
             raise ProtocolError(f"unexpected topic {topic!r}")
         if len(payload) > MAX_INCOMING_BYTES:

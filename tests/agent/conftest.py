@@ -17,12 +17,16 @@ class FakePublisher:
     """Records everything a runner publishes, with the monotonic time of each frame."""
 
     frames: list[tuple[float, bytes]] = field(default_factory=list)
+    captures: list[tuple[float, bytes]] = field(default_factory=list)
     snapshots: list[bytes] = field(default_factory=list)
     states: list[StreamState] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     def publish_frame(self, stream_id: str, payload: bytes) -> None:
         self.frames.append((time.monotonic(), payload))
+
+    def publish_capture(self, stream_id: str, payload: bytes) -> None:
+        self.captures.append((time.monotonic(), payload))
 
     def publish_snapshot(self, stream_id: str, jpeg: bytes) -> None:
         self.snapshots.append(jpeg)

@@ -10,7 +10,7 @@ import aiomqtt
 
 from glimpser.agent.publish.mqtt import MqttLink
 from glimpser.shared.backoff import Backoff
-from glimpser.shared.models import Command, Demand, StreamState, StreamStatus
+from glimpser.shared.models import AgentConfig, Command, Demand, StreamState, StreamStatus
 from tests.agent.conftest import retained
 from tests.helpers import wait_for
 
@@ -24,6 +24,7 @@ class Handler:
     streams: set[str] = field(default_factory=lambda: {"cam"})
     commands: list[tuple[str, Command]] = field(default_factory=list)
     demands: list[tuple[str, Demand]] = field(default_factory=list)
+    configs: list[AgentConfig] = field(default_factory=list)
     rejected: int = 0
 
     def has_stream(self, stream_id: str) -> bool:
@@ -34,6 +35,9 @@ class Handler:
 
     def on_demand(self, stream_id: str, demand: Demand) -> None:
         self.demands.append((stream_id, demand))
+
+    def on_config(self, config: AgentConfig) -> None:
+        self.configs.append(config)
 
     def on_rejected(self) -> None:
         self.rejected += 1
