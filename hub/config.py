@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError
 from glimpser.shared.config import BrokerSettings, format_validation_error, load_yaml_model
 from glimpser.shared.errors import ConfigError
 from glimpser.shared.ids import Id
-from glimpser.shared.models import Model
+from glimpser.shared.models import Model, RetentionPolicy, Template
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -20,6 +20,18 @@ class HttpSettings(Model):
 
     host: str = Field("127.0.0.1", description="address to bind the HTTP server to")
     port: int = Field(8080, ge=1, le=65535, description="HTTP port")
+
+
+class RetentionSettingsBlock(Model):
+    """Hub-wide capture retention; each template's ``capture.retention`` applies on top."""
+
+    policy: RetentionPolicy = Field(
+        default_factory=lambda: RetentionPolicy(), description="global limits on all captures"
+    )
+    min_free_bytes: int = Field(
+        0, ge=0, description="delete the oldest unpinned captures while the disk has less free"
+    )
+    interval: float = Field(300.0, ge=1, le=86400, description="seconds between retention passes")
 
 
 class HubSettings(Model):
@@ -41,6 +53,18 @@ class HubSettings(Model):
         30.0, gt=0, le=600, description="drop an MJPEG viewer whose socket stalls this long"
     )
     log_level: LogLevel = "INFO"
+    retention: RetentionSettingsBlock = Field(default_factory=lambda: RetentionSettingsBlock())
+    agents: list[Id] = Field(
+        default_factory=list,
+        description="agents templates may be assigned to before they first connect",
+    )
+    seed_templates: list[Template] = Field(
+        default_factory=list,
+        description="hub-managed templates created once, when the template table is empty",
+    )
+    job_queue_size: int = Field(
+        1000, ge=10, le=100_000, description="ingest writes waiting for the database, at most"
+    )
 
 
 def load_hub_settings(path: Path | None, overrides: dict[str, Any] | None = None) -> HubSettings:

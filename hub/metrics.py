@@ -15,8 +15,20 @@ class HubMetrics:
     frames_relayed: int = 0
     parts_sent: int = 0
     viewers_dropped: int = 0
+    jobs_dropped: Counter[str] = field(default_factory=Counter)
+    jobs_failed: Counter[str] = field(default_factory=Counter)
+    captures_saved: int = 0
+    template_clashes: int = 0
 
-    def render(self, *, viewers: int, streams: int, agents_online: int, connected: bool) -> str:
+    def render(
+        self,
+        *,
+        viewers: int,
+        streams: int,
+        agents_online: int,
+        connected: bool,
+        job_queue_depth: int = 0,
+    ) -> str:
         """Prometheus text exposition format 0.0.4."""
         lines: list[str] = []
         _counter(
@@ -53,6 +65,37 @@ class HubMetrics:
             "counter",
             "MJPEG viewers dropped because their socket stalled",
             self.viewers_dropped,
+        )
+        _counter(
+            lines,
+            "glimpser_hub_jobs_dropped_total",
+            "ingest writes dropped because the job queue was full, by kind",
+            "kind",
+            self.jobs_dropped,
+        )
+        _counter(
+            lines,
+            "glimpser_hub_jobs_failed_total",
+            "ingest writes that failed, by kind",
+            "kind",
+            self.jobs_failed,
+        )
+        _scalar(
+            lines,
+            "glimpser_hub_captures_saved_total",
+            "counter",
+            "captures stored (duplicates not counted)",
+            self.captures_saved,
+        )
+        _scalar(
+            lines,
+            "glimpser_hub_template_clashes_total",
+            "counter",
+            "agent-owned templates skipped because their id or name clashes",
+            self.template_clashes,
+        )
+        _scalar(
+            lines, "glimpser_hub_job_queue_depth", "gauge", "ingest writes queued", job_queue_depth
         )
         _scalar(lines, "glimpser_hub_viewers", "gauge", "MJPEG viewers connected", viewers)
         _scalar(lines, "glimpser_hub_streams", "gauge", "streams known from agents", streams)

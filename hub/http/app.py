@@ -1,27 +1,41 @@
-"""Builds the aiohttp application and ties the broker, ingest and relay lifecycles to it."""
+"""Builds the aiohttp app; ties storage, broker, ingest and relay lifecycles to it."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 
 from aiohttp import web
 
+from glimpser.hub.assign import Assigner
 from glimpser.hub.broker import EmbeddedBroker
 from glimpser.hub.config import HubSettings
+from glimpser.hub.http import captures, templates
 from glimpser.hub.http.errors import error_middleware
 from glimpser.hub.http.keys import HUB, Hub
 from glimpser.hub.http.routes import routes
+from glimpser.hub.ingest.jobs import JobQueue
 from glimpser.hub.ingest.link import BrokerLink
 from glimpser.hub.ingest.mqtt import MqttIngest
+from glimpser.hub.ingest.persist import Persister
 from glimpser.hub.ingest.router import Router
 from glimpser.hub.metrics import HubMetrics
 from glimpser.hub.relay.demand import DemandLeases
 from glimpser.hub.relay.relay import Relay
+from glimpser.hub.store.captures import CaptureStore, SqliteCaptureIndex
+from glimpser.hub.store.db import Database
 from glimpser.hub.store.registry import Registry
-from glimpser.shared.errors import TransportError
+from glimpser.hub.store.retention import RetentionSettings, RetentionWorker, template_policies
+from glimpser.hub.store.templates import SqliteTemplates
+from glimpser.shared.errors import ConfigError, TransportError
 from glimpser.shared.models import Command, Demand
 from glimpser.shared.topics import Topics
+
+_LOGGER = logging.getLogger(__name__)
+DB_FILE = "hub.db"
 
 
 class _LateLink:
@@ -40,6 +54,9 @@ class _LateLink:
     async def publish_demand(self, agent: str, stream: str, demand: Demand) -> None:
         await self._get().publish_demand(agent, stream, demand)
 
+    async def publish_retained(self, topic: str, payload: bytes) -> None:
+        await self._get().publish_retained(topic, payload)
+
     def _get(self) -> BrokerLink:
         if self.target is None:
             raise TransportError("the hub is not connected to a broker yet")
@@ -48,24 +65,79 @@ class _LateLink:
 
 def create_app(settings: HubSettings, *, link: BrokerLink | None = None) -> web.Application:
     """The hub app; with ``link`` given, no broker or MQTT client is started (tests feed
-    ``app[HUB].router`` directly)."""
-    metrics = HubMetrics()
-    registry = Registry()
+    ``app[HUB].router`` directly). The database lives in ``settings.data_dir`` either way."""
     late = _LateLink()
-    active: BrokerLink = link if link is not None else late
-    demand = DemandLeases(active.publish_demand, settings.hub_id, settings.lease_ttl)
-    relay = Relay(demand, metrics, settings.max_viewers_per_stream)
-    router = Router(Topics(settings.broker.prefix), registry, metrics, relay.publish)
-    hub = Hub(settings, registry, metrics, relay, router, active)
-
+    hub = _build(settings, link if link is not None else late)
     app = web.Application(middlewares=[error_middleware])
     app[HUB] = hub
+    app.add_routes(templates.routes)
+    app.add_routes(captures.routes)
     app.add_routes(routes)
+    app.cleanup_ctx.append(_storage_ctx)
+    app.cleanup_ctx.append(_retention_ctx)
     if link is None:
         app.cleanup_ctx.append(_mqtt_ctx(hub, late))
+    else:
+        app.cleanup_ctx.append(_fake_link_ctx)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_viewers)
     return app
+
+
+def _build(settings: HubSettings, link: BrokerLink) -> Hub:
+    metrics = HubMetrics()
+    registry = Registry()
+    topics = Topics(settings.broker.prefix)
+    demand = DemandLeases(link.publish_demand, settings.hub_id, settings.lease_ttl)
+    relay = Relay(demand, metrics, settings.max_viewers_per_stream)
+    db = Database(settings.data_dir / DB_FILE)
+    store = SqliteTemplates(db)
+    capture_store = CaptureStore(SqliteCaptureIndex(db), settings.data_dir)
+    jobs = JobQueue(metrics, settings.job_queue_size)
+    persist = Persister(jobs, store, capture_store, registry, metrics)
+    router = Router(topics, registry, metrics, relay.publish, sink=persist)
+    retention = RetentionWorker(
+        capture_store,
+        lambda: template_policies(store),
+        RetentionSettings(
+            global_policy=settings.retention.policy,
+            min_free_bytes=settings.retention.min_free_bytes,
+        ),
+        interval=settings.retention.interval,
+    )
+    return Hub(
+        settings=settings,
+        registry=registry,
+        metrics=metrics,
+        relay=relay,
+        router=router,
+        link=link,
+        db=db,
+        templates=store,
+        captures=capture_store,
+        jobs=jobs,
+        persist=persist,
+        assigner=Assigner(store, link, topics),
+        retention=retention,
+    )
+
+
+async def _storage_ctx(app: web.Application) -> AsyncIterator[None]:
+    hub = app[HUB]
+    await asyncio.to_thread(_make_dir, hub.settings.data_dir)
+    async with hub.db, hub.jobs:
+        seeded = await hub.templates.seed_once(hub.settings.seed_templates)
+        if seeded:
+            _LOGGER.info("created %d seed templates: %s", len(seeded), ", ".join(seeded))
+        try:
+            yield
+        finally:
+            await hub.assigner.aclose()
+
+
+async def _retention_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with app[HUB].retention:
+        yield
 
 
 def _mqtt_ctx(hub: Hub, late: _LateLink) -> Callable[[web.Application], AsyncIterator[None]]:
@@ -77,12 +149,26 @@ def _mqtt_ctx(hub: Hub, late: _LateLink) -> Callable[[web.Application], AsyncIte
                     EmbeddedBroker(settings.broker.host, settings.broker.port)
                 )
             late.target = await stack.enter_async_context(
-                MqttIngest(settings.broker, hub.router, client_id=f"glimpser-hub-{settings.hub_id}")
+                MqttIngest(
+                    settings.broker,
+                    hub.router,
+                    client_id=f"glimpser-hub-{settings.hub_id}",
+                    on_connect=hub.assigner.reconnected,
+                )
             )
             yield
             late.target = None
 
     return ctx
+
+
+async def _fake_link_ctx(app: web.Application) -> AsyncIterator[None]:
+    # A link handed in by a test is connected from the start: publish the configs as a fresh
+    # broker connection would.
+    hub = app[HUB]
+    if hub.link.connected:
+        hub.assigner.reconnected()
+    yield
 
 
 async def _relay_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -94,3 +180,10 @@ async def _close_viewers(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for handlers: ending MJPEG loops here keeps
     # shutdown from waiting the whole shutdown_timeout on never-ending responses.
     app[HUB].relay.close_viewers()
+
+
+def _make_dir(path: Path) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"cannot create data directory {path}: {err.strerror}") from err

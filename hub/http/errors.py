@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from glimpser.hub.relay.relay import ViewerLimitError
+from glimpser.hub.store.captures import InvalidCursorError
 from glimpser.hub.store.registry import AmbiguousIdError
+from glimpser.hub.store.templates import DuplicateError, ReadOnlyError
 from glimpser.shared.errors import InvalidIdError, NotFoundError, TransportError
 from glimpser.shared.models import ErrorBody
 
@@ -16,22 +19,30 @@ _LOGGER = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    """Raised by handlers to answer with ``status`` and ``message``."""
+    """Raised by handlers to answer with ``status``, ``message`` and an optional ``detail``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, detail: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.detail = detail
 
 
-def json_error(status: int, message: str) -> web.Response:
+def field_problem(field: str, message: str) -> dict[str, str]:
+    """One entry of a 4xx ``detail`` list."""
+    return {"field": field, "message": message}
+
+
+def json_error(status: int, message: str, detail: Any = None) -> web.Response:
     """The JSON error response."""
-    body = ErrorBody(error=message, status=status).model_dump_json(exclude_none=True)
+    body = ErrorBody(error=message, status=status, detail=detail).model_dump_json(exclude_none=True)
     return web.Response(status=status, text=body, content_type="application/json")
 
 
 _STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (InvalidIdError, 400),
+    (InvalidCursorError, 400),
+    (ReadOnlyError, 409),
     (NotFoundError, 404),
     (AmbiguousIdError, 409),
     (ViewerLimitError, 503),
@@ -45,7 +56,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as err:
-        return json_error(err.status, err.message)
+        return json_error(err.status, err.message, err.detail)
+    except DuplicateError as err:
+        return json_error(409, str(err), [field_problem(err.field, str(err))])
     except web.HTTPException as err:
         if err.status < 400:
             raise

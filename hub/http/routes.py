@@ -11,6 +11,7 @@ from aiohttp import web
 from glimpser.hub.http.errors import ApiError
 from glimpser.hub.http.keys import HUB, Hub
 from glimpser.hub.http.mjpeg import stream_parts
+from glimpser.hub.http.streams import StreamRef, info_of, list_streams, resolve
 from glimpser.hub.store.replies import StreamKey
 from glimpser.shared.errors import TransportError
 from glimpser.shared.models import Command, StreamInfo, StreamStatus
@@ -19,17 +20,16 @@ routes = web.RouteTableDef()
 
 
 @routes.get("/api/streams")
-async def list_streams(request: web.Request) -> web.Response:
-    """Every stream the agents report."""
-    hub = request.app[HUB]
-    return _json([_info(hub, key) for key in hub.registry.stream_keys()])
+async def get_streams(request: web.Request) -> web.Response:
+    """Every stream the agents report and every template, running or not."""
+    return _json(await list_streams(request.app[HUB]))
 
 
 @routes.get("/api/streams/{id}")
 async def get_stream(request: web.Request) -> web.Response:
     """One stream by ``stream`` or ``agent.stream``."""
     hub = request.app[HUB]
-    return _json(_info(hub, _key(request)))
+    return _json(await info_of(hub, await resolve(hub, request.match_info["id"])))
 
 
 @routes.post("/api/streams/{id}/start")
@@ -90,6 +90,7 @@ async def metrics(request: web.Request) -> web.Response:
         streams=len(hub.registry.stream_keys()),
         agents_online=hub.registry.agents_online(),
         connected=hub.link.connected,
+        job_queue_depth=hub.jobs.depth(),
     )
     return web.Response(
         text=text,
@@ -101,7 +102,15 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def _command(request: web.Request, action: Literal["start", "stop"]) -> web.Response:
     hub = request.app[HUB]
-    key = _key(request)
+    ref = await resolve(hub, request.match_info["id"])
+    if ref.record is not None:
+        deferred = await _persist_desired(hub, ref, action)
+        if deferred is not None:
+            return web.json_response(
+                {"success": True, "applied": False, "message": deferred}, status=202
+            )
+    assert ref.key is not None  # a ref without a live stream always has a record
+    key = ref.key
     if not hub.registry.agent_online(key[0]):
         raise ApiError(503, f"agent {key[0]} is offline")
     request_id = uuid.uuid4().hex
@@ -123,12 +132,30 @@ async def _command(request: web.Request, action: Literal["start", "stop"]) -> we
     failed = state.status == StreamStatus.ERROR
     body: dict[str, Any] = {
         "success": not failed,
+        "applied": not failed,
         "request_id": request_id,
         "stream": _info(hub, key).model_dump(mode="json"),
     }
     if failed:
         body["error"] = state.error or f"{action} failed"
     return _json(body)
+
+
+async def _persist_desired(hub: Hub, ref: StreamRef, action: str) -> str | None:
+    """Store the durable choice and republish the agent's config; a message when the agent
+    cannot be asked now (it applies the config when it comes)."""
+    assert ref.record is not None
+    template_id = ref.record.template.id
+    await hub.templates.set_desired(template_id, "started" if action == "start" else "stopped")
+    await hub.assigner.sync()
+    agent = ref.agent
+    if agent is None:
+        return f"template {template_id} is not assigned to an agent; saved for when it is"
+    if not hub.registry.agent_online(agent):
+        return f"agent {agent} is offline; it will apply this when it reconnects"
+    if ref.key is None:
+        return f"agent {agent} does not run {template_id} yet; it will apply this with its config"
+    return None
 
 
 def _key(request: web.Request) -> StreamKey:

@@ -22,3 +22,7 @@ class BrokerLink(Protocol):
     async def publish_demand(self, agent: str, stream: str, demand: Demand) -> None:
         """Send ``demand`` on ``<prefix>/<agent>/<stream>/demand``; TransportError if offline."""
         ...
+
+    async def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish ``payload`` retained with QoS 1 on ``topic``; TransportError if offline."""
+        ...

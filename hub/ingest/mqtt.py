@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from types import TracebackType
 
 import aiomqtt
@@ -32,7 +33,12 @@ class MqttIngest:
     """Keeps one broker connection alive for as long as the context is open."""
 
     def __init__(
-        self, settings: BrokerSettings, router: Router, *, client_id: str | None = None
+        self,
+        settings: BrokerSettings,
+        router: Router,
+        *,
+        client_id: str | None = None,
+        on_connect: Callable[[], None] | None = None,
     ) -> None:
         self._settings = settings
         self._router = router
@@ -41,6 +47,7 @@ class MqttIngest:
         self._client: aiomqtt.Client | None = None
         self._task: asyncio.Task[None] | None = None
         self._backoff = Backoff()
+        self._on_connect = on_connect
         self.ready = asyncio.Event()
 
     @property
@@ -82,12 +89,16 @@ class MqttIngest:
         topic = self._topics.stream(agent, stream, "demand")
         await self._publish(topic, demand.model_dump_json(exclude_none=True).encode())
 
-    async def _publish(self, topic: str, payload: bytes) -> None:
+    async def publish_retained(self, topic: str, payload: bytes) -> None:
+        """Publish ``payload`` retained with QoS 1 on ``topic``."""
+        await self._publish(topic, payload, retain=True)
+
+    async def _publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         client = self._client
         if client is None or not self.ready.is_set():
             raise TransportError(f"not connected to the broker at {self._settings.url}")
         try:
-            await client.publish(topic, payload, qos=1, timeout=_PUBLISH_TIMEOUT)
+            await client.publish(topic, payload, qos=1, retain=retain, timeout=_PUBLISH_TIMEOUT)
         except aiomqtt.MqttError as err:
             raise TransportError(f"publish to {topic} failed: {err}") from err
 
@@ -118,6 +129,9 @@ class MqttIngest:
             self.ready.set()
             self._backoff.reset()
             _LOGGER.info("connected to MQTT broker %s", self._settings.url)
+            if self._on_connect is not None:
+                # Retained state the hub owns (agent configs) may be gone after a broker restart.
+                self._on_connect()
             async for message in client.messages:
                 self._router.route(message.topic.value, _as_bytes(message.payload))
 
@@ -141,6 +155,8 @@ class MqttIngest:
         return [
             (t.all_agents("available"), 1),
             (t.all_agents("state"), 1),
+            (t.all_agents("templates"), 1),
+            (t.all_streams("capture"), 1),
             (t.all_streams("state"), 1),
             (t.all_streams("event"), 1),
             (t.all_streams("snapshot"), 0),

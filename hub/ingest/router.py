@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from glimpser.hub.metrics import HubMetrics
 from glimpser.hub.store.registry import Registry
@@ -12,14 +12,27 @@ from glimpser.hub.store.replies import StreamKey
 from glimpser.shared.codec import MAX_FRAME_BYTES, DecodedFrame, decode_frame
 from glimpser.shared.errors import ProtocolError
 from glimpser.shared.logs import RateLimitedLog
-from glimpser.shared.models import AgentState, Event, StreamState
+from glimpser.shared.models import AgentState, Event, LocalTemplates, StreamState
 from glimpser.shared.payloads import MAX_JSON_BYTES, parse_json
 from glimpser.shared.topics import HUB, ParsedTopic, Topics
 
 _LOGGER = logging.getLogger(__name__)
 
 FrameSink = Callable[[StreamKey, bytes], None]
-M = TypeVar("M", AgentState, StreamState, Event)
+M = TypeVar("M", AgentState, StreamState, Event, LocalTemplates)
+
+
+class IngestSink(Protocol):
+    """Where validated messages that need storing go; must return at once (no I/O)."""
+
+    def agent_templates(self, agent: str, local: LocalTemplates) -> None:
+        """An agent published the templates of its own YAML."""
+
+    def capture(self, key: StreamKey, frame: DecodedFrame) -> None:
+        """A capture (frame with metadata) arrived on the reliable capture topic."""
+
+    def stream_state(self, state: StreamState) -> None:
+        """A stream reported its state (after the registry recorded it)."""
 
 
 class Rejected(ProtocolError):
@@ -40,12 +53,15 @@ class Router:
         metrics: HubMetrics,
         frames: FrameSink,
         max_frame_bytes: int = MAX_FRAME_BYTES,
+        *,
+        sink: IngestSink | None = None,
     ) -> None:
         self._topics = topics
         self._registry = registry
         self._metrics = metrics
         self._frames = frames
         self._max_frame_bytes = max_frame_bytes
+        self._sink = sink
         self._log = RateLimitedLog(_LOGGER)
 
     def route(self, topic: str, payload: bytes) -> None:
@@ -82,6 +98,11 @@ class Router:
             if state is not None and state.agent_id != parsed.agent:
                 raise _mismatch(parsed, state.agent_id)
             self._registry.set_agent_state(state, parsed.agent)
+        elif parsed.leaf == "templates":
+            # An empty retained message means the agent has no YAML templates any more.
+            local = LocalTemplates() if not payload else _json(LocalTemplates, payload, "templates")
+            if self._sink is not None:
+                self._sink.agent_templates(parsed.agent, local)
         else:
             raise Rejected("unexpected_topic", f"the hub does not consume {parsed.leaf!r}")
         return f"agent_{parsed.leaf}"
@@ -105,6 +126,8 @@ class Router:
         elif leaf == "snapshot":
             if payload:  # an empty retained snapshot just clears the retained message
                 self._registry.set_snapshot(key, self._jpeg(payload))
+        elif leaf == "capture":
+            self._capture(key, payload)
         elif leaf == "event":
             event = _json(Event, payload, "event")
             if (event.agent_id, event.stream_id) != key:
@@ -122,6 +145,15 @@ class Router:
         if (state.agent_id, state.stream_id) != key:
             raise _mismatch(parsed, f"{state.agent_id}/{state.stream_id}")
         self._registry.set_stream_state(state)
+        if self._sink is not None:
+            self._sink.stream_state(state)
+
+    def _capture(self, key: StreamKey, payload: bytes) -> None:
+        frame = self._jpeg(payload)
+        if frame.meta is None:
+            raise Rejected("invalid_payload", "a capture must carry its metadata (COM segment)")
+        if self._sink is not None:
+            self._sink.capture(key, frame)
 
     def _jpeg(self, payload: bytes) -> DecodedFrame:
         if len(payload) > self._max_frame_bytes:

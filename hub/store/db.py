@@ -78,6 +78,13 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX captures_stream_time ON captures (stream_id, captured_at, id);
     CREATE INDEX captures_template_time ON captures (template_id, captured_at, id);
     """,
+    """
+    -- Small facts about the hub itself, e.g. that the seed templates were created once.
+    CREATE TABLE hub_meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
 )
 
 

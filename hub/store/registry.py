@@ -107,6 +107,15 @@ class Registry:
         """Every known stream, sorted by agent then stream."""
         return sorted(self._streams)
 
+    def stream_state(self, key: StreamKey) -> StreamState | None:
+        """The stream's latest reported state, or None when unknown."""
+        entry = self._streams.get(key)
+        return entry.state if entry else None
+
+    def agent_ids(self) -> set[str]:
+        """Every agent seen over MQTT (by availability, state or a stream)."""
+        return set(self._agents) | {agent for agent, _ in self._streams}
+
     def agent_online(self, agent: str) -> bool:
         """True when the agent's retained ``available`` says online."""
         entry = self._agents.get(agent)

@@ -22,6 +22,7 @@ from glimpser.shared.ids import validate_id
 from glimpser.shared.models import AgentConfig, Model, Template, utcnow
 
 __all__ = [
+    "AgentSyncReport",
     "ConflictMode",
     "Desired",
     "DuplicateError",
@@ -98,6 +99,15 @@ class ImportReport(Model):
     )
 
 
+class AgentSyncReport(Model):
+    """What syncing an agent's own templates did; ``clashes`` maps id -> why it was skipped."""
+
+    created: list[str] = Field(default_factory=list)
+    updated: list[str] = Field(default_factory=list)
+    deleted: list[str] = Field(default_factory=list)
+    clashes: dict[str, str] = Field(default_factory=dict)
+
+
 class TemplateRepository(Protocol):
     """Template storage as the hub uses it; SQLite today, PostgreSQL later (DESIGN §10)."""
 
@@ -121,10 +131,18 @@ class TemplateRepository(Protocol):
     async def set_desired(self, template_id: str, desired: Desired) -> TemplateRecord: ...
 
     async def record_execution(
-        self, template_id: str, status: str, at: datetime, error: str | None
+        self, template_id: str, status: str, at: datetime | None, error: str | None
     ) -> TemplateRecord: ...
 
     async def agent_revision(self, agent_id: str) -> int: ...
+
+    async def agent_revisions(self) -> dict[str, int]: ...
+
+    async def agent_ids(self) -> set[str]: ...
+
+    async def sync_agent_templates(
+        self, agent_id: str, templates: builtins.list[Template]
+    ) -> AgentSyncReport: ...
 
     async def templates_for_agent(self, agent_id: str) -> builtins.list[Template]: ...
 
@@ -221,28 +239,37 @@ class SqliteTemplates:
         await self._db.transaction(write)
 
     async def set_desired(self, template_id: str, desired: Desired) -> TemplateRecord:
-        """Record whether the user wants the template running; survives hub restarts."""
+        """Record whether the user wants the template running; survives hub restarts.
+
+        A change moves the agent's config revision: AgentConfig carries ``desired``.
+        """
         _check_literal(desired, Desired, "desired")
 
         def write(conn: sqlite3.Connection) -> TemplateRecord:
-            _require(conn, template_id)
+            old = _get(conn, template_id)
+            if old.desired == desired:
+                return old
             conn.execute("UPDATE templates SET desired = ? WHERE id = ?", (desired, template_id))
+            _bump_agents(conn, [old.template.agent_id])
             return _get(conn, template_id)
 
         return await self._db.transaction(write)
 
     async def record_execution(
-        self, template_id: str, status: str, at: datetime, error: str | None
+        self, template_id: str, status: str, at: datetime | None, error: str | None
     ) -> TemplateRecord:
-        """Record what an agent last reported about running the template."""
+        """Record what an agent last reported about running the template (``at`` None keeps
+        the last execution time)."""
         message = error[:MAX_ERROR_CHARS] if error else None
+        when = _ts(at) if at is not None else None
 
         def write(conn: sqlite3.Connection) -> TemplateRecord:
             _require(conn, template_id)
             conn.execute(
-                "UPDATE templates SET execution_status = ?, last_executed_at = ?, "
+                "UPDATE templates SET execution_status = ?, "
+                "last_executed_at = COALESCE(?, last_executed_at), "
                 "last_error_message = ? WHERE id = ?",
-                (str(status), _ts(at), message, template_id),
+                (str(status), when, message, template_id),
             )
             return _get(conn, template_id)
 
@@ -257,14 +284,95 @@ class SqliteTemplates:
         return await self._db.run(lambda conn: _for_agent(conn, agent_id))
 
     async def agent_config(self, agent_id: str) -> AgentConfig:
-        """What to publish on the agent's config topic: revision and templates, read together."""
+        """What to publish on the agent's config topic: revision, templates and desired states
+        (of its hub-managed and its own templates), read together."""
 
         def read(conn: sqlite3.Connection) -> AgentConfig:
+            desired = conn.execute(
+                "SELECT id, desired FROM templates WHERE agent_id = ? ORDER BY id", (agent_id,)
+            ).fetchall()
             return AgentConfig(
-                revision=_revision(conn, agent_id), templates=_for_agent(conn, agent_id)
+                revision=_revision(conn, agent_id),
+                templates=_for_agent(conn, agent_id),
+                desired=dict(desired),
             )
 
         return await self._db.run(read)
+
+    async def agent_revisions(self) -> dict[str, int]:
+        """Every agent that ever had a config, with its current revision."""
+
+        def read(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute("SELECT agent_id, revision FROM agent_revisions").fetchall()
+            return {agent: int(rev) for agent, rev in rows}
+
+        return await self._db.run(read)
+
+    async def agent_ids(self) -> set[str]:
+        """Agents named by a stored template or holding a config revision."""
+
+        def read(conn: sqlite3.Connection) -> set[str]:
+            rows = conn.execute(
+                "SELECT agent_id FROM templates WHERE agent_id IS NOT NULL "
+                "UNION SELECT agent_id FROM agent_revisions"
+            ).fetchall()
+            return {row[0] for row in rows}
+
+        return await self._db.run(read)
+
+    async def seed_once(self, templates: builtins.list[Template]) -> builtins.list[str]:
+        """Create ``templates`` (hub-managed) if no template was ever stored nor seeded before.
+
+        Returns the ids created; a seed whose id or name repeats an earlier seed is skipped.
+        """
+        now = self._clock()
+
+        def write(conn: sqlite3.Connection) -> builtins.list[str]:
+            seeded = conn.execute("SELECT 1 FROM hub_meta WHERE key = 'seeded'").fetchone()
+            empty = conn.execute("SELECT 1 FROM templates LIMIT 1").fetchone() is None
+            conn.execute("INSERT OR REPLACE INTO hub_meta (key, value) VALUES ('seeded', '1')")
+            if seeded or not empty:
+                return []
+            created: builtins.list[str] = []
+            for template in templates:
+                try:
+                    _ensure_free(conn, template)
+                except DuplicateError:
+                    continue
+                _insert(conn, template, "hub", "started", now)
+                created.append(template.id)
+            _bump_agents(conn, [t.agent_id for t in templates if t.id in created])
+            return created
+
+        return await self._db.transaction(write)
+
+    async def sync_agent_templates(
+        self, agent_id: str, templates: builtins.list[Template]
+    ) -> AgentSyncReport:
+        """Make the agent-owned templates of ``agent_id`` exactly ``templates`` (one transaction).
+
+        Each template is stored with ``agent_id`` set to the publishing agent; one whose id or
+        name is taken by a hub template or another agent's is skipped and reported as a clash.
+        """
+        validate_id(agent_id, "agent id")
+        now = self._clock()
+
+        def write(conn: sqlite3.Connection) -> AgentSyncReport:
+            report = AgentSyncReport()
+            listed: set[str] = set()
+            for template in templates:
+                listed.add(template.id)
+                _sync_one(conn, agent_id, template, now, report)
+            rows = conn.execute(
+                "SELECT id FROM templates WHERE owner = 'agent' AND agent_id = ?", (agent_id,)
+            ).fetchall()
+            for (tid,) in rows:
+                if tid not in listed:
+                    conn.execute("DELETE FROM templates WHERE id = ?", (tid,))
+                    report.deleted.append(tid)
+            return report
+
+        return await self._db.transaction(write)
 
     async def export_all(self) -> dict[str, Any]:
         """Every hub-managed template with its desired state, as a JSON-ready document."""
@@ -301,6 +409,39 @@ class SqliteTemplates:
             return plan.report
 
         return await self._db.transaction(write)
+
+
+def _sync_one(
+    conn: sqlite3.Connection,
+    agent_id: str,
+    template: Template,
+    now: datetime,
+    report: AgentSyncReport,
+) -> None:
+    if template.agent_id not in (None, agent_id):
+        report.clashes[template.id] = f"it names agent {template.agent_id!r}"
+        return
+    template = template.model_copy(update={"agent_id": agent_id})
+    row = conn.execute(
+        "SELECT owner, agent_id FROM templates WHERE id = ?", (template.id,)
+    ).fetchone()
+    if row is not None and (row[0] != "agent" or row[1] != agent_id):
+        holder = "a hub template" if row[0] == "hub" else f"agent {row[1]}'s template"
+        report.clashes[template.id] = f"its id is taken by {holder}"
+        return
+    clash = conn.execute(
+        "SELECT id FROM templates WHERE name_key = ? AND id != ?",
+        (_name_key(template.name), template.id),
+    ).fetchone()
+    if clash is not None:
+        report.clashes[template.id] = f"its name {template.name!r} is taken by {clash[0]!r}"
+        return
+    if row is None:
+        _insert(conn, template, "agent", "started", now)
+        report.created.append(template.id)
+    elif _get(conn, template.id).template != template:
+        _replace(conn, template, now)
+        report.updated.append(template.id)
 
 
 # --------------------------------------------------------------------------- import planning

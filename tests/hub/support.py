@@ -63,6 +63,7 @@ class FakeLink:
     connected: bool = True
     commands: list[tuple[str, str, Command]] = field(default_factory=list)
     demands: list[tuple[str, str, Demand]] = field(default_factory=list)
+    retained: list[tuple[str, bytes]] = field(default_factory=list)
 
     async def publish_command(self, agent: str, stream: str, command: Command) -> None:
         if not self.connected:
@@ -73,3 +74,8 @@ class FakeLink:
         if not self.connected:
             raise TransportError("not connected")
         self.demands.append((agent, stream, demand))
+
+    async def publish_retained(self, topic: str, payload: bytes) -> None:
+        if not self.connected:
+            raise TransportError("not connected")
+        self.retained.append((topic, payload))

@@ -126,7 +126,7 @@ async def test_lifecycle_survives_a_hub_restart(tmp_path: Path) -> None:
     assert record.execution_status == "error"
     assert record.last_executed_at == at
     assert record.last_error_message == "camera unplugged"
-    assert revision == 1
+    assert revision == 2  # created, then stopped (AgentConfig carries desired)
 
 
 async def test_agent_revision_moves_only_for_affected_agents(repo: SqliteTemplates) -> None:
@@ -143,14 +143,17 @@ async def test_agent_revision_moves_only_for_affected_agents(repo: SqliteTemplat
 
     await repo.update(make("a", agent_id="pi2", fps=2))  # moved: both configs change
     assert (await repo.agent_revision("pi1"), await repo.agent_revision("pi2")) == (3, 2)
-    await repo.set_desired("b", "stopped")
+    await repo.set_desired("b", "stopped")  # AgentConfig carries desired: a new revision
+    assert await repo.agent_revision("pi2") == 3
+    await repo.set_desired("b", "stopped")  # unchanged: no new revision
     await repo.record_execution("b", "active", datetime.now(UTC), None)
-    assert await repo.agent_revision("pi2") == 2  # lifecycle is not configuration
+    assert await repo.agent_revision("pi2") == 3  # execution reports are not configuration
 
     await repo.delete("b")
-    assert (await repo.agent_revision("pi1"), await repo.agent_revision("pi2")) == (3, 3)
+    assert (await repo.agent_revision("pi1"), await repo.agent_revision("pi2")) == (3, 4)
     config = await repo.agent_config("pi2")
-    assert config.revision == 3 and [t.id for t in config.templates] == ["a"]
+    assert config.revision == 4 and [t.id for t in config.templates] == ["a"]
+    assert config.desired == {"a": "started"}
     assert await repo.templates_for_agent("pi1") == []
 
 
