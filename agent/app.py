@@ -20,6 +20,7 @@ from glimpser.agent.publish.mqtt import MqttLink
 from glimpser.agent.state import AgentStateStore
 from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
+from glimpser.shared.backoff import Backoff
 from glimpser.shared.models import (
     AgentConfig,
     AgentState,
@@ -42,12 +43,13 @@ STATE_FILE = "state.json"
 class Agent:
     """Async context manager running local and hub-assigned templates until closed."""
 
-    def __init__(self, settings: AgentSettings) -> None:
+    def __init__(self, settings: AgentSettings, *, mqtt_backoff: Backoff | None = None) -> None:
         self.settings = settings
         self.link = MqttLink(
             settings.broker,
             settings.agent_id,
             self,
+            backoff=mqtt_backoff,
             max_captures=settings.capture_backlog,
             max_capture_bytes=settings.capture_backlog_bytes,
         )

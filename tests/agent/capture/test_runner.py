@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from typing import Any
@@ -17,7 +18,7 @@ from glimpser.agent.sources.synthetic import SyntheticSource
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.codec import decode_frame
 from glimpser.shared.errors import SourceError
-from glimpser.shared.models import Command, Demand, StreamStatus, Template
+from glimpser.shared.models import Command, Demand, FrameMeta, StreamStatus, Template
 from glimpser.shared.models import TestSource as PatternSpec
 from tests.agent.conftest import FakePublisher
 from tests.helpers import wait_for
@@ -205,3 +206,50 @@ async def test_close_is_bounded_with_a_stuck_source(publisher: FakePublisher) ->
         start = time.monotonic()
     assert time.monotonic() - start < 2
     assert publisher.last.status is StreamStatus.INACTIVE
+
+
+def _captures(publisher: FakePublisher) -> list[FrameMeta]:
+    metas = [decode_frame(p).meta for _, p in publisher.captures]
+    assert all(m is not None for m in metas)
+    return [m for m in metas if m is not None]
+
+
+async def test_interval_captures(publisher: FakePublisher) -> None:
+    template = _template(fps=20, width=160, height=120, capture={"interval": 1})
+    async with StreamRunner(template, "edge", publisher):
+        await wait_for(lambda: len(publisher.captures) >= 3, timeout=5)
+    metas = _captures(publisher)
+    assert {m.reason for m in metas} == {"interval"}
+    assert len({m.capture_id for m in metas}) == len(metas)
+    assert [m.seq for m in metas] == list(range(len(metas)))
+    times = [at for at, _ in publisher.captures]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(0.8 <= gap <= 1.6 for gap in gaps), gaps  # generous: 1 s on a 50 ms grid
+    frame = decode_frame(publisher.captures[0][1])
+    assert (frame.width, frame.height) == (160, 120)  # the template's size
+
+
+async def test_snapshot_command_makes_a_manual_capture(publisher: FakePublisher) -> None:
+    async with StreamRunner(_template(), "edge", publisher) as runner:
+        await wait_for(lambda: publisher.status_is(StreamStatus.ACTIVE), timeout=5)
+        assert publisher.captures == []  # no capture policy: no history
+        runner.handle_command(Command(action="snapshot", request_id="snap-1"))
+        await wait_for(lambda: publisher.captures, timeout=5)
+        await wait_for(lambda: runner.state.request_id == "snap-1", timeout=5)
+        runner.handle_command(Command(action="stop"))
+        await wait_for(lambda: publisher.status_is(StreamStatus.INACTIVE), timeout=5)
+        runner.handle_command(Command(action="snapshot", request_id="snap-2"))
+        await wait_for(lambda: len(publisher.captures) == 2, timeout=5)
+    metas = _captures(publisher)
+    assert [(m.reason, m.request_id) for m in metas] == [("manual", "snap-1"), ("manual", "snap-2")]
+    assert metas[0].capture_id != metas[1].capture_id
+
+
+async def test_event_capture_hook(publisher: FakePublisher) -> None:
+    template = _template(capture={"on_events": ["motion"]})
+    async with StreamRunner(template, "edge", publisher) as runner:
+        await wait_for(lambda: publisher.status_is(StreamStatus.ACTIVE), timeout=5)
+        assert not runner.capture_event("page_changed")  # not in the policy
+        assert runner.capture_event("motion")
+        await wait_for(lambda: publisher.captures, timeout=5)
+    assert [m.reason for m in _captures(publisher)] == ["event"]
