@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -212,7 +213,7 @@ class Dispatcher:
                 message="This is a test message from your Glimpser hub's alert settings.",
                 alert=None,
                 snapshot=None,
-                timestamp=int(now.timestamp()),
+                timestamp=int(time.time()),
             )
         except DeliveryError as err:
             return str(err)
@@ -284,7 +285,8 @@ class Dispatcher:
                 message=alert.message,
                 alert=alert,
                 snapshot=snapshot,
-                timestamp=int(now.timestamp()),
+                # Real wall time even under a test clock: receivers compare it with theirs.
+                timestamp=int(time.time()),
             )
         except DeliveryError as err:
             error = str(err) or type(err).__name__

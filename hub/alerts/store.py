@@ -82,7 +82,7 @@ ALERT_MIGRATIONS: tuple[str, ...] = (
         UNIQUE (rule_id, dedupe_key)
     );
     CREATE INDEX alerts_time ON alerts (fired_at, id);
-    CREATE INDEX alerts_cooldown ON alerts (rule_id, agent_id, stream_id, fired_at);
+    CREATE INDEX alerts_cooldown ON alerts (rule_id, agent_id, stream_id, type, fired_at);
     CREATE INDEX alerts_open ON alerts (type, agent_id, stream_id, state);
     CREATE TABLE alert_snapshots (
         alert_id TEXT PRIMARY KEY REFERENCES alerts (id) ON DELETE CASCADE,
@@ -591,12 +591,13 @@ def _fold_into_recent(
     block: Suppression | None,
     now: datetime,
 ) -> bool:
+    # Per (rule, stream, event type): a recovery must not fold into the failure before it.
     # Sent alerts cool down against sent alerts, suppressions against the same suppression:
     # a suppression at 06:59 must not swallow the first real alert after quiet hours.
     row = conn.execute(
-        "SELECT id FROM alerts WHERE rule_id = ? AND agent_id = ? AND stream_id = ?"
+        "SELECT id FROM alerts WHERE rule_id = ? AND agent_id = ? AND stream_id = ? AND type = ?"
         " AND fired_at > ? AND COALESCE(suppressed, '') = ? ORDER BY fired_at DESC LIMIT 1",
-        (rule.id, trigger.agent_id, stream, _ts(now) - rule.cooldown, block or ""),
+        (rule.id, trigger.agent_id, stream, trigger.type, _ts(now) - rule.cooldown, block or ""),
     ).fetchone()
     if row is None:
         return False
