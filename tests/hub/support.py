@@ -79,3 +79,33 @@ class FakeLink:
         if not self.connected:
             raise TransportError("not connected")
         self.retained.append((topic, payload))
+
+
+def capture(
+    capture_id: str,
+    *,
+    captured_at: float | None = None,
+    request_id: str | None = None,
+    reason: str = "interval",
+    shade: int = 10,
+) -> bytes:
+    """A capture payload as agents publish it on ``<agent>/<stream>/capture``."""
+    meta = FrameMeta.model_validate(
+        {
+            "seq": 1,
+            "captured_at": time.time() if captured_at is None else captured_at,
+            "capture_id": capture_id,
+            "reason": reason,
+            "request_id": request_id,
+        }
+    )
+    return encode_frame(jpeg(32, 24, shade), meta)
+
+
+def template_body(tid: str | None = None, **kw: Any) -> dict[str, Any]:
+    """A JSON template body for the API (a test pattern)."""
+    body: dict[str, Any] = {"name": (tid or "cam").title(), "source": {"kind": "test"}}
+    if tid is not None:
+        body["id"] = tid
+    body.update(kw)
+    return body
