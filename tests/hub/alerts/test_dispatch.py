@@ -38,7 +38,8 @@ async def test_email_carries_the_snapshot(make_service: ServiceFactory, smtp: Sm
     [picture] = [p for p in message.walk() if p.get_content_type() == "image/jpeg"]
     assert picture.get_payload(decode=True) == SNAPSHOT
     text = next(p for p in message.walk() if p.get_content_type() == "text/plain")
-    assert "duration: 4.0" in str(text.get_payload(decode=True), "utf-8")
+    payload = text.get_payload(decode=True)
+    assert isinstance(payload, bytes) and b"duration: 4.0" in payload
     # The attempt is stored with the channel's password masked.
     [delivery] = await wait_for(
         lambda: _sent(service, alert.id), message="delivery not marked sent"

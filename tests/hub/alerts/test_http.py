@@ -19,8 +19,8 @@ from glimpser.shared.models import Event
 from tests.helpers import wait_for
 from tests.hub.alerts.conftest import SECRET, WebhookReceiver, fast
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient]]  # type: ignore[type-arg]
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @pytest.fixture
@@ -36,7 +36,9 @@ async def client(
 
 
 def service(client: Client) -> AlertService:
-    return client.app[ALERTS]
+    app = client.app
+    assert app is not None
+    return app[ALERTS]
 
 
 RULE: dict[str, Any] = {"name": "door", "events": ["motion"], "channels": []}
