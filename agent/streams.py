@@ -123,6 +123,8 @@ class StreamSet:
         self._applied[wanted.template.id] = wanted
 
     async def _close(self, stream_ids: list[str]) -> None:
-        runners = [self._runners.pop(sid) for sid in stream_ids]
-        # In parallel: each close is bounded by the runner's own timeout.
-        await asyncio.gather(*(runner.close() for runner in runners))
+        # In parallel: each close is bounded by the runner's own timeout. The runners stay
+        # listed meanwhile, so a restarting stream never looks unknown to commands or states.
+        await asyncio.gather(*(self._runners[sid].close() for sid in stream_ids))
+        for sid in stream_ids:
+            del self._runners[sid]

@@ -191,23 +191,6 @@ async def test_error_retry_and_recovery(
     assert repeats, "retries should log quietly at DEBUG"
 
 
-async def test_close_is_bounded_with_a_stuck_source(publisher: FakePublisher) -> None:
-    class Stuck(FlakySource):
-        def read(self) -> CapturedFrame:
-            time.sleep(3)  # a blocking read in a dead connection
-            return super().read()
-
-    FlakySource.broken = False
-    runner = StreamRunner(
-        _template(), "edge", publisher, source_factory=lambda _t: Stuck(), close_timeout=0.3
-    )
-    async with runner:
-        await asyncio.sleep(0.2)
-        start = time.monotonic()
-    assert time.monotonic() - start < 2
-    assert publisher.last.status is StreamStatus.INACTIVE
-
-
 def _captures(publisher: FakePublisher) -> list[FrameMeta]:
     metas = [decode_frame(p).meta for _, p in publisher.captures]
     assert all(m is not None for m in metas)
@@ -253,3 +236,21 @@ async def test_event_capture_hook(publisher: FakePublisher) -> None:
         assert runner.capture_event("motion")
         await wait_for(lambda: publisher.captures, timeout=5)
     assert [m.reason for m in _captures(publisher)] == ["event"]
+
+
+# Last in the file: its stuck reader thread wakes 3 s later, best after the file's work.
+async def test_close_is_bounded_with_a_stuck_source(publisher: FakePublisher) -> None:
+    class Stuck(FlakySource):
+        def read(self) -> CapturedFrame:
+            time.sleep(3)  # a blocking read in a dead connection
+            return super().read()
+
+    FlakySource.broken = False
+    runner = StreamRunner(
+        _template(), "edge", publisher, source_factory=lambda _t: Stuck(), close_timeout=0.3
+    )
+    async with runner:
+        await asyncio.sleep(0.2)
+        start = time.monotonic()
+    assert time.monotonic() - start < 2
+    assert publisher.last.status is StreamStatus.INACTIVE
