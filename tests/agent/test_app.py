@@ -127,7 +127,7 @@ async def test_hub_config_is_applied_as_a_diff(broker: Any, tmp_path: Path) -> N
         await wait_for(lambda: _active(agent, "a") and _active(agent, "b"), timeout=10)
 
         async def acked(revision: int) -> bool:
-            return (await _agent_state(b))["config_revision"] == revision
+            return bool((await _agent_state(b))["config_revision"] == revision)
 
         await wait_for(lambda: acked(1), timeout=10, interval=0.2)
         a, b_runner = agent.runners["a"], agent.runners["b"]
