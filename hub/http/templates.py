@@ -27,6 +27,8 @@ routes = web.RouteTableDef()
 
 MAX_LIMIT = 500
 MAX_SEARCH = 200
+# Ids that would be shadowed by the fixed paths below (GET /api/templates/export).
+RESERVED_IDS = frozenset({"export", "import"})
 
 
 # Fixed paths first: aiohttp matches in registration order, and "export" is a valid id.
@@ -97,6 +99,9 @@ async def create_template(request: web.Request) -> web.Response:
     if body.get("id") is None and isinstance(body.get("name"), str):
         body["id"] = await _unique_id(hub, body["name"])
     template = _validate(body)
+    if template.id in RESERVED_IDS:
+        message = f"the id {template.id!r} is reserved by the API; pick another"
+        raise ApiError(422, message, [field_problem("id", message)])
     _check_agent(template, await known_agents(hub))
     record = await hub.templates.create(template)
     await hub.assigner.sync()
@@ -215,6 +220,8 @@ async def _unique_id(hub: Hub, name: str) -> str:
 
 
 async def _exists(hub: Hub, template_id: str) -> bool:
+    if template_id in RESERVED_IDS:
+        return True
     try:
         await hub.templates.get(template_id)
     except NotFoundError:

@@ -94,6 +94,8 @@ async def test_id_from_the_name_is_made_unique(client: Client) -> None:
     second = await _ok(await client.post("/api/templates", json=second_body), 201)
     assert first["template"]["id"] == "front-door"
     assert second["template"]["id"] == "front-door-2"
+    third = await _ok(await client.post("/api/templates", json=template_body(name="Export")))
+    assert third["template"]["id"] == "export-2"
 
 
 async def test_paging_search_and_filters(client: Client) -> None:
@@ -126,6 +128,7 @@ async def test_paging_search_and_filters(client: Client) -> None:
         (template_body("x", agent_id="ghost"), "agent_id"),
         (template_body("x", colour="red"), "colour"),
         (template_body("x", capture={"interval": 0.1}), "capture.interval"),
+        (template_body("export"), "id"),
     ],
 )
 async def test_bad_templates_are_422_naming_the_field_and_nothing_is_stored(

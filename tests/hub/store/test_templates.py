@@ -245,3 +245,55 @@ async def test_overwrite_that_clashes_on_name_imports_nothing(repo: SqliteTempla
     with pytest.raises(DuplicateError):
         await repo.import_all(doc, on_conflict="overwrite")
     assert await count(repo) == 1
+
+
+async def test_sync_agent_templates_creates_updates_deletes_and_reports_clashes(
+    repo: SqliteTemplates,
+) -> None:
+    await repo.create(make("hubcam", "Hub cam", agent_id="pi1"))
+    report = await repo.sync_agent_templates(
+        "pi2",
+        [
+            make("yard"),
+            make("hubcam", "Other name"),  # id taken by a hub template
+            make("porch", "HUB CAM"),  # name taken
+            make("shed", agent_id="pi9"),  # names another agent
+        ],
+    )
+    assert report.created == ["yard"]
+    assert set(report.clashes) == {"hubcam", "porch", "shed"}
+    yard = await repo.get("yard")
+    assert yard.owner == "agent" and yard.template.agent_id == "pi2"
+    assert (await repo.get("hubcam")).owner == "hub"
+
+    again = await repo.sync_agent_templates("pi2", [make("yard", fps=3)])
+    assert again.updated == ["yard"] and again.created == []
+    clash = await repo.sync_agent_templates("pi3", [make("yard")])  # another agent's id
+    assert "yard" in clash.clashes
+    gone = await repo.sync_agent_templates("pi2", [])
+    assert gone.deleted == ["yard"]
+    with pytest.raises(NotFoundError):
+        await repo.get("yard")
+
+
+async def test_record_execution_without_a_time_keeps_the_last_one(repo: SqliteTemplates) -> None:
+    at = datetime(2025, 1, 2, tzinfo=UTC)
+    await repo.create(make("cam1", agent_id="pi1"))
+    await repo.record_execution("cam1", "active", at, None)
+    record = await repo.record_execution("cam1", "error", None, "boom")
+    assert record.last_executed_at == at and record.execution_status == "error"
+
+
+async def test_seed_once(tmp_path: Path) -> None:
+    async with Database(tmp_path / "hub.db") as db:
+        repo = SqliteTemplates(db)
+        assert await repo.seed_once([make("a", agent_id="pi1"), make("a", "Again")]) == ["a"]
+        assert await repo.agent_revision("pi1") == 1
+        await repo.delete("a")
+        assert await repo.seed_once([make("b")]) == []  # seeded before: never again
+    async with Database(tmp_path / "other.db") as db:
+        repo = SqliteTemplates(db)
+        await repo.create(make("mine"))
+        assert await repo.seed_once([make("b")]) == []  # not empty: the user's own setup wins
+        assert await repo.agent_ids() == set()
+        assert await repo.agent_revisions() == {}
