@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiomqtt
+import pytest
 
 from glimpser.agent.publish.mqtt import MqttLink
 from glimpser.shared.backoff import Backoff
@@ -99,6 +100,38 @@ async def test_malformed_messages_are_counted_not_fatal(mosquitto_broker: Any) -
         assert handler.rejected == 7
         assert handler.commands == [("cam", Command(action="snapshot", request_id="ok"))]
         assert link.connected
+
+
+async def test_config_is_received_validated_and_clearing_is_ignored(
+    mosquitto_broker: Any,
+) -> None:
+    b, handler = mosquitto_broker, Handler()
+    async with aiomqtt.Client(b.host, b.port) as hub:  # retained before the agent connects
+        await hub.publish(f"{BASE}/config", b'{"revision":1,"templates":[]}', 1, retain=True)
+    async with _link(b, handler) as link:
+        await wait_for(lambda: handler.configs, timeout=10)
+        assert handler.configs == [AgentConfig(revision=1)]
+        async with aiomqtt.Client(b.host, b.port) as hub:
+            await hub.publish(f"{BASE}/config", b'{"revision":-1}', 1, retain=True)
+            await hub.publish(f"{BASE}/config", b"", 1, retain=True)  # cleared: keep running
+            await hub.publish(f"{BASE}/config", b'{"revision":2}', 1, retain=True)
+        await wait_for(lambda: len(handler.configs) == 2, timeout=5)
+        assert handler.configs[1].revision == 2
+        assert link.rejected_messages == 1 and handler.rejected == 1
+
+
+async def test_clear_stream_empties_its_retained_topics(mosquitto_broker: Any) -> None:
+    b, handler = mosquitto_broker, Handler()
+    async with _link(b, handler) as link:
+        await wait_for(lambda: link.connected, timeout=10)
+        link.publish_stream_state(_state())
+        link.publish_snapshot("cam", b"\xff\xd8thumb")
+        await wait_for(lambda: retained(b.host, b.port, f"{BASE}/cam/snapshot"), timeout=5)
+        link.clear_stream("cam")
+        await wait_for(lambda: link.queue_depth == 0, timeout=5)
+        for leaf in ("state", "snapshot"):
+            with pytest.raises(TimeoutError):
+                await retained(b.host, b.port, f"{BASE}/cam/{leaf}", within=0.5)
 
 
 async def test_reconnects_and_republishes_retained_state(mosquitto_broker: Any) -> None:
