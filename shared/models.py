@@ -35,7 +35,12 @@ class TestSource(Model):
     """Synthetic test pattern: moving content with the time burned in."""
 
     kind: Literal["test"] = "test"
-    pattern: Literal["bars", "motion", "noise"] = "bars"
+    pattern: Literal["bars", "motion", "visitor", "noise"] = Field(
+        "bars",
+        description="bars; motion: an object always crossing a static scene; visitor: an object "
+        "that crosses for a few seconds every visit_every seconds; noise",
+    )
+    visit_every: float = Field(20.0, ge=2, le=3600, description="seconds between visitors")
     width: int = Field(640, ge=16, le=7680)
     height: int = Field(480, ge=16, le=4320)
 

@@ -24,7 +24,7 @@ _BARS = [
 
 
 class SyntheticSource:
-    """Renders ``bars``, ``motion`` (an object crossing a static scene) or ``noise``."""
+    """Renders ``bars``, ``motion`` (an object crossing a static scene), ``visitor`` or ``noise``."""
 
     def __init__(self, spec: TestSource) -> None:
         self._spec = spec
@@ -49,6 +49,9 @@ class SyntheticSource:
         assert self._background is not None
         if self._spec.pattern == "noise":
             image = self._rng.integers(0, 256, self._background.shape, dtype=np.uint8)
+        elif self._spec.pattern == "visitor":
+            image = self._background.copy()
+            _draw_visitor(image, time.time(), self._spec.visit_every)
         else:
             image = self._background.copy()
             _draw_mover(image, self._count, self._spec.pattern)
@@ -89,6 +92,19 @@ def _draw_mover(image: Image, count: int, pattern: str) -> None:
     x = x if x < travel else 2 * travel - x  # bounce back and forth
     y = h // 2 - size // 2
     cv2.rectangle(image, (x, y), (x + size, y + size), (30, 30, 230), -1)
+
+
+def _draw_visitor(image: Image, now: float, every: float) -> None:
+    """An object crossing the scene during the first few seconds of each ``every`` s period."""
+    crossing = min(4.0, every / 2)
+    phase = now % every
+    if phase >= crossing:
+        return
+    h, w = image.shape[:2]
+    size = max(4, min(w, h) // 5)
+    x = int((phase / crossing) * (w + size)) - size
+    y = h // 2 - size // 3
+    cv2.rectangle(image, (x, y), (x + size // 2, y + size), (40, 40, 200), -1)
 
 
 def _burn_in(image: Image, count: int) -> None:
