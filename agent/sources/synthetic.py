@@ -24,7 +24,7 @@ _BARS = [
 
 
 class SyntheticSource:
-    """Renders ``bars``, ``motion`` (an object crossing a static scene), ``visitor`` or ``noise``."""
+    """Renders ``bars``, ``motion`` (an object crossing a scene), ``visitor`` or ``noise``."""
 
     def __init__(self, spec: TestSource) -> None:
         self._spec = spec
