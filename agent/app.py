@@ -146,6 +146,11 @@ class Agent:
         """Hand a hub config to the Assigner (ProtocolError rejects it, the link counts it)."""
         self.assigner.submit_config(config)
 
+    def on_connected(self) -> None:
+        """Have every stream send a full frame soon: those captured offline were dropped."""
+        for runner in self.streams.runners.values():
+            runner.link_up()
+
     def on_rejected(self) -> None:
         """Publish the agent state soon so the rejected counter shows."""
         self._state_soon.set()

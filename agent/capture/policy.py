@@ -68,6 +68,10 @@ class PublishPolicy:
         """True when the retained snapshot should be refreshed (keep-alive cadence)."""
         return self._due(self._snapshot_at, self._keepalive, now)
 
+    def frame_lost(self) -> None:
+        """Make the next capture a frame again (the last one may never have left the agent)."""
+        self._frame_at = None
+
     def frame_sent(self, now: float) -> None:
         """Record that a frame was published at ``now``."""
         self._frame_at = now

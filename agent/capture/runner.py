@@ -199,6 +199,14 @@ class StreamRunner:
         self._wake.set()
         return True
 
+    def link_up(self) -> None:
+        """The broker link (re)connected: publish the next capture as a frame.
+
+        Frames are dropped while offline, so without this the hub could wait a whole
+        keep-alive for a full frame after every connect.
+        """
+        self._policy.frame_lost()
+
     def handle_demand(self, demand: Demand) -> None:
         """Add or renew a viewer lease: frames go out at full rate while it lives."""
         self._policy.add_lease(demand, asyncio.get_running_loop().time())

@@ -50,6 +50,10 @@ class MessageHandler(Protocol):
         """A validated AgentConfig; raise ProtocolError to reject it (the transport counts it)."""
         ...
 
+    def on_connected(self) -> None:
+        """The link (re)connected to the broker."""
+        ...
+
     def on_rejected(self) -> None:
         """A malformed or unknown message was rejected (the transport counted it)."""
         ...

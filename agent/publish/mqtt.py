@@ -236,6 +236,10 @@ class MqttLink:
         self._backoff.reset()
         self._outbox.resend_retained()
         self._connected.set()
+        try:
+            self._handler.on_connected()
+        except Exception:  # a bug in a handler must not take the link down
+            log.exception("handling the connect failed")
         log.info("connected to MQTT broker %s as agent %s", self._settings.url, self._agent)
 
     async def _send(self, client: aiomqtt.Client) -> None:

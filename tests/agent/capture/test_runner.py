@@ -238,6 +238,15 @@ async def test_event_capture_hook(publisher: FakePublisher) -> None:
     assert [m.reason for m in _captures(publisher)] == ["event"]
 
 
+async def test_link_up_sends_a_frame_at_the_next_capture(publisher: FakePublisher) -> None:
+    async with StreamRunner(_template(keepalive=60), "edge", publisher) as runner:
+        await wait_for(lambda: len(publisher.frames) == 1, timeout=5)
+        await asyncio.sleep(0.3)
+        assert len(publisher.frames) == 1  # keep-alive is a minute away
+        runner.link_up()
+        await wait_for(lambda: len(publisher.frames) == 2, timeout=2)
+
+
 # Last in the file: its stuck reader thread wakes 3 s later, best after the file's work.
 async def test_close_is_bounded_with_a_stuck_source(publisher: FakePublisher) -> None:
     class Stuck(FlakySource):

@@ -27,6 +27,7 @@ class Handler:
     demands: list[tuple[str, Demand]] = field(default_factory=list)
     configs: list[AgentConfig] = field(default_factory=list)
     rejected: int = 0
+    connects: int = 0
 
     def has_stream(self, stream_id: str) -> bool:
         return stream_id in self.streams
@@ -39,6 +40,9 @@ class Handler:
 
     def on_config(self, config: AgentConfig) -> None:
         self.configs.append(config)
+
+    def on_connected(self) -> None:
+        self.connects += 1
 
     def on_rejected(self) -> None:
         self.rejected += 1
@@ -147,6 +151,7 @@ async def test_reconnects_and_republishes_retained_state(mosquitto_broker: Any) 
         assert link.frames_dropped == dropped + 1  # never queued while offline
         await b.start()
         await wait_for(lambda: link.connected, timeout=15)
+        assert handler.connects == 2  # the app asks its streams for a fresh frame
         assert await retained(b.host, b.port, f"{BASE}/available") == b"online"
         state = json.loads(await retained(b.host, b.port, f"{BASE}/cam/state"))
         assert state["status"] == "active"
