@@ -38,20 +38,30 @@ commands:
 Run `glimpser <command> --help` for the options of each command.
 """
 
+DEMO_AGENT = "local"
 DEMO_TEMPLATES: list[dict[str, Any]] = [
     {
         "id": "test-pattern",
         "name": "Test pattern",
+        "agent_id": DEMO_AGENT,
         "source": {"kind": "test", "pattern": "bars", "width": 640, "height": 480},
         "fps": 10,
+        "tags": ["demo"],
+        "notes": "Colour bars with a sweeping bar and the time burned in.",
     },
     {
         "id": "motion-demo",
         "name": "Motion demo",
-        "source": {"kind": "test", "pattern": "motion", "width": 640, "height": 480},
+        "agent_id": DEMO_AGENT,
+        "source": {"kind": "test", "pattern": "visitor", "visit_every": 30},
         "fps": 5,
+        "motion": {"min_frames": 2, "off_delay": 3},
+        "capture": {"on_events": ["motion"], "retention": {"max_count": 200}},
+        "tags": ["demo"],
+        "notes": "A static scene that a visitor crosses every 30 s: motion events and captures.",
     },
 ]
+
 STOP_TIMEOUT = 15.0
 
 
@@ -136,12 +146,15 @@ def _write_configs(opts: argparse.Namespace) -> tuple[Path, Path]:
         "embedded_broker": True,
         "data_dir": str(data / "hub"),
         "log_level": opts.log_level.upper(),
+        # Hub-managed, so a new user can edit them through /api/templates; created only once.
+        "agents": [DEMO_AGENT],
+        "seed_templates": DEMO_TEMPLATES,
     }
     agent = {
-        "agent_id": "local",
+        "agent_id": DEMO_AGENT,
         "broker": broker,
         "data_dir": str(data / "agent"),
-        "templates": DEMO_TEMPLATES,
+        "templates": [],
         "log_level": opts.log_level.upper(),
     }
     hub_path, agent_path = data / "hub.yaml", data / "agent.yaml"
