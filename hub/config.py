@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
+from glimpser.hub.alerts.settings import AlertSettings
 from glimpser.shared.config import BrokerSettings, format_validation_error, load_yaml_model
 from glimpser.shared.errors import ConfigError
 from glimpser.shared.ids import Id
@@ -64,6 +65,10 @@ class HubSettings(Model):
     )
     job_queue_size: int = Field(
         1000, ge=10, le=100_000, description="ingest writes waiting for the database, at most"
+    )
+    alerts: AlertSettings = Field(
+        default_factory=lambda: AlertSettings(),
+        description="alert engine timers (offline_delay), delivery retries and bounds",
     )
 
 

@@ -110,6 +110,66 @@ class HubMetrics:
         return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True, slots=True)
+class AlertFigures:
+    """The alert engine's counters and gauges, read at render time."""
+
+    alerts: Counter[str]
+    deliveries: Counter[str]
+    dropped: int
+    queue_depth: int
+    listeners: int
+    motion: dict[str, bool]
+
+
+def render_alerts(figures: AlertFigures) -> str:
+    """Prometheus lines of the alert engine, live listeners and motion flags."""
+    lines: list[str] = []
+    _counter(
+        lines,
+        "glimpser_hub_alerts_total",
+        "alerts created, by state (new: notified; suppressed: snoozed or out of schedule)",
+        "state",
+        _with_zeros(figures.alerts, "new", "suppressed"),
+    )
+    _counter(
+        lines,
+        "glimpser_hub_alert_deliveries_total",
+        "delivery attempts, by outcome (sent; retrying: failed, retry due; failed: given up)",
+        "status",
+        _with_zeros(figures.deliveries, "sent", "retrying", "failed"),
+    )
+    _scalar(
+        lines,
+        "glimpser_hub_alert_jobs_dropped_total",
+        "counter",
+        "events and state reports the alert engine dropped because its queue was full",
+        figures.dropped,
+    )
+    _scalar(
+        lines,
+        "glimpser_hub_alert_queue_depth",
+        "gauge",
+        "alert jobs waiting",
+        figures.queue_depth,
+    )
+    _scalar(lines, "glimpser_hub_live_listeners", "gauge", "SSE listeners", figures.listeners)
+    lines += [
+        "# HELP glimpser_hub_stream_motion 1 while the stream's agent reports motion",
+        "# TYPE glimpser_hub_stream_motion gauge",
+    ]
+    for stream, on in sorted(figures.motion.items()):
+        lines.append(f'glimpser_hub_stream_motion{{stream="{stream}"}} {int(on)}')
+    return "\n".join(lines) + "\n"
+
+
+def _with_zeros(values: Counter[str], *keys: str) -> Counter[str]:
+    # Series that exist from the start let rate() and alerting rules see the first increment.
+    out = Counter(dict.fromkeys(keys, 0))
+    out.update(values)
+    return out
+
+
 def _counter(lines: list[str], name: str, help_: str, label: str, values: Counter[str]) -> None:
     lines += [f"# HELP {name} {help_}", f"# TYPE {name} counter"]
     for key, value in sorted(values.items()):

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -43,13 +44,14 @@ __all__ = ["AlertEngine", "ContextProvider"]
 
 log = logging.getLogger(__name__)
 
-ContextProvider = Callable[[str, str | None], EventContext]
-"""(agent_id, stream_id or None) -> what the hub knows about that stream right now."""
+ContextProvider = Callable[[str, str | None], Awaitable[EventContext]]
+"""(agent_id, stream_id or None) -> what the hub knows about that stream right now; async
+because the stream's tags live in the template store (one read per evaluated trigger)."""
 
 Job = Callable[[], Awaitable[None]]
 
 
-def _no_context(agent_id: str, stream_id: str | None) -> EventContext:
+async def _no_context(agent_id: str, stream_id: str | None) -> EventContext:
     return EventContext()
 
 
@@ -113,6 +115,7 @@ class AlertEngine:
         self._timers: set[asyncio.Task[None]] = set()
         self._rate_log = RateLimitedLog(log)
         self.dropped = 0
+        self.alerts: Counter[str] = Counter()  # created alerts by state: new / suppressed
 
     async def __aenter__(self) -> Self:
         await self.reload_rules()
@@ -225,6 +228,11 @@ class AlertEngine:
         # starting/stopping/inactive neither count as failures nor end an outage: an agent's
         # reconnect attempts go error -> starting -> error and must keep counting.
 
+    @property
+    def depth(self) -> int:
+        """Jobs waiting for the worker."""
+        return self._jobs.qsize()
+
     async def drain(self) -> None:
         """Wait until every queued job has run (tests and orderly shutdown)."""
         await self._jobs.join()
@@ -266,7 +274,9 @@ class AlertEngine:
         self._enqueue(offline)
 
     async def _process(self, trigger: Trigger, context: EventContext | None) -> list[Alert]:
-        ctx = context or self._contexts(trigger.agent_id, trigger.stream_id)
+        if not self._rules:
+            return []  # nothing can fire: skip the context lookup
+        ctx = context or await self._contexts(trigger.agent_id, trigger.stream_id)
         chosen = [c for c in self._rules if selects(c.rule, trigger, ctx)]
         if not chosen:
             return []
@@ -281,6 +291,7 @@ class AlertEngine:
             snapshot = _safe_snapshot(ctx)
         alerts = await self._store.record(trigger, ctx.name, firings, now, snapshot)
         for alert in alerts:
+            self.alerts[str(alert.state)] += 1
             self._publish("alert", alert)
         if any(a.state == AlertState.NEW for a in alerts):
             self._wake()

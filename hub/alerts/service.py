@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from datetime import timedelta
@@ -60,6 +61,7 @@ class AlertService:
             wake_dispatcher=self.dispatcher.wake,
         )
         self._resolve_stream = resolve_stream or (lambda ref: ref)
+        self.deliveries: Counter[str] = Counter()  # attempts by outcome: sent/retrying/failed
         self._stack: AsyncExitStack | None = None
 
     async def __aenter__(self) -> Self:
@@ -147,6 +149,7 @@ class AlertService:
 
     def _attempted(self, claimed: Claimed, error: str | None, retrying: bool) -> None:
         status = "sent" if error is None else ("retrying" if retrying else "failed")
+        self.deliveries[status] += 1
         self.live.publish(
             "delivery",
             {

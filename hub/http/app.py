@@ -10,13 +10,17 @@ from pathlib import Path
 
 from aiohttp import web
 
+from glimpser.hub.alerts.context import StreamContexts
+from glimpser.hub.alerts.service import AlertService
 from glimpser.hub.assign import Assigner
 from glimpser.hub.broker import EmbeddedBroker
 from glimpser.hub.config import HubSettings
 from glimpser.hub.http import captures, templates
+from glimpser.hub.http.alerts import ALERTS, alert_routes, alerts_ctx, close_live
 from glimpser.hub.http.errors import error_middleware
 from glimpser.hub.http.keys import HUB, Hub
 from glimpser.hub.http.routes import routes
+from glimpser.hub.ingest.feed import StreamFeed
 from glimpser.hub.ingest.jobs import JobQueue
 from glimpser.hub.ingest.link import BrokerLink
 from glimpser.hub.ingest.mqtt import MqttIngest
@@ -70,10 +74,14 @@ def create_app(settings: HubSettings, *, link: BrokerLink | None = None) -> web.
     hub = _build(settings, link if link is not None else late)
     app = web.Application(middlewares=[error_middleware])
     app[HUB] = hub
+    app[ALERTS] = hub.alerts
     app.add_routes(templates.routes)
     app.add_routes(captures.routes)
+    app.add_routes(alert_routes)
     app.add_routes(routes)
     app.cleanup_ctx.append(_storage_ctx)
+    # After the database opens and before ingest starts: the router feeds the engine.
+    app.cleanup_ctx.append(alerts_ctx)
     app.cleanup_ctx.append(_retention_ctx)
     if link is None:
         app.cleanup_ctx.append(_mqtt_ctx(hub, late))
@@ -81,6 +89,7 @@ def create_app(settings: HubSettings, *, link: BrokerLink | None = None) -> web.
         app.cleanup_ctx.append(_fake_link_ctx)
     app.cleanup_ctx.append(_relay_ctx)
     app.on_shutdown.append(_close_viewers)
+    app.on_shutdown.append(close_live)
     return app
 
 
@@ -95,7 +104,16 @@ def _build(settings: HubSettings, link: BrokerLink) -> Hub:
     capture_store = CaptureStore(SqliteCaptureIndex(db), settings.data_dir)
     jobs = JobQueue(metrics, settings.job_queue_size)
     persist = Persister(jobs, store, capture_store, registry, metrics)
-    router = Router(topics, registry, metrics, relay.publish, sink=persist)
+    alerts = AlertService(
+        db,
+        settings.alerts,
+        contexts=StreamContexts(registry, store),
+        resolve_stream=lambda ref: "{}.{}".format(*registry.resolve(ref)),
+    )
+    feed = StreamFeed(registry, alerts.publish, relay.viewers)
+    router = Router(
+        topics, registry, metrics, relay.publish, sink=persist, alerts=alerts.engine, feed=feed
+    )
     retention = RetentionWorker(
         capture_store,
         lambda: template_policies(store),
@@ -119,6 +137,7 @@ def _build(settings: HubSettings, link: BrokerLink) -> Hub:
         persist=persist,
         assigner=Assigner(store, link, topics),
         retention=retention,
+        alerts=alerts,
     )
 
 

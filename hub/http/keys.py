@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from glimpser.hub.alerts.service import AlertService
 from glimpser.hub.assign import Assigner
 from glimpser.hub.config import HubSettings
 from glimpser.hub.ingest.jobs import JobQueue
@@ -38,6 +39,7 @@ class Hub:
     persist: Persister
     assigner: Assigner
     retention: RetentionWorker
+    alerts: AlertService
 
 
 HUB = web.AppKey("hub", Hub)

@@ -12,6 +12,7 @@ from glimpser.hub.http.errors import ApiError
 from glimpser.hub.http.keys import HUB, Hub
 from glimpser.hub.http.mjpeg import stream_parts
 from glimpser.hub.http.streams import StreamRef, info_of, list_streams, resolve
+from glimpser.hub.metrics import AlertFigures, render_alerts
 from glimpser.hub.store.replies import StreamKey
 from glimpser.shared.errors import TransportError
 from glimpser.shared.models import Command, StreamInfo, StreamStatus
@@ -91,12 +92,25 @@ async def metrics(request: web.Request) -> web.Response:
         agents_online=hub.registry.agents_online(),
         connected=hub.link.connected,
         job_queue_depth=hub.jobs.depth(),
-    )
+    ) + render_alerts(_alert_figures(hub))
     return web.Response(
         text=text,
         content_type="text/plain",
         charset="utf-8",
         headers={"X-Prometheus-Format": "0.0.4"},
+    )
+
+
+def _alert_figures(hub: Hub) -> AlertFigures:
+    engine = hub.alerts.engine
+    motion = hub.registry.motion_flags()
+    return AlertFigures(
+        alerts=engine.alerts,
+        deliveries=hub.alerts.deliveries,
+        dropped=engine.dropped,
+        queue_depth=engine.depth,
+        listeners=hub.alerts.live.listeners,
+        motion={f"{agent}.{stream}": on for (agent, stream), on in motion.items()},
     )
 
 

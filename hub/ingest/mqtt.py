@@ -159,6 +159,7 @@ class MqttIngest:
             (t.all_streams("capture"), 1),
             (t.all_streams("state"), 1),
             (t.all_streams("event"), 1),
+            (t.all_streams("motion"), 1),
             (t.all_streams("snapshot"), 0),
             (t.all_streams("frame"), 0),
         ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol, TypeVar
 
+from glimpser.hub.ingest.feed import StreamFeed
 from glimpser.hub.metrics import HubMetrics
 from glimpser.hub.store.registry import Registry
 from glimpser.hub.store.replies import StreamKey
@@ -35,6 +37,29 @@ class IngestSink(Protocol):
         """A stream reported its state (after the registry recorded it)."""
 
 
+class AlertInputs(Protocol):
+    """The alert engine's sync inputs; each returns at once (the engine queues the work)."""
+
+    def submit(self, event: Event) -> None:
+        """An agent's event."""
+
+    def agent_availability(self, agent_id: str, online: bool, at: datetime | None = None) -> None:
+        """An agent's ``available`` flag."""
+
+    def stream_status(
+        self,
+        agent_id: str,
+        stream_id: str,
+        status: str,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """One stream state report (every report, not only changes)."""
+
+
+_MOTION = {b"ON": True, b"OFF": False, b"": None}  # empty: the retained flag was cleared
+
+
 class Rejected(ProtocolError):
     """A message the hub refuses; ``reason`` is the metrics label."""
 
@@ -55,6 +80,8 @@ class Router:
         max_frame_bytes: int = MAX_FRAME_BYTES,
         *,
         sink: IngestSink | None = None,
+        alerts: AlertInputs | None = None,
+        feed: StreamFeed | None = None,
     ) -> None:
         self._topics = topics
         self._registry = registry
@@ -62,6 +89,8 @@ class Router:
         self._frames = frames
         self._max_frame_bytes = max_frame_bytes
         self._sink = sink
+        self._alerts = alerts
+        self._feed = feed
         self._log = RateLimitedLog(_LOGGER)
 
     def route(self, topic: str, payload: bytes) -> None:
@@ -109,11 +138,17 @@ class Router:
 
     def _availability(self, agent: str, payload: bytes) -> None:
         if not payload:
+            # A cleared flag means the agent was removed on purpose: no offline alert.
             self._registry.forget_available(agent)
         elif payload in (b"online", b"offline"):
-            self._registry.set_available(agent, payload == b"online")
+            online = payload == b"online"
+            self._registry.set_available(agent, online)
+            if self._alerts is not None:
+                self._alerts.agent_availability(agent, online)
         else:
             raise Rejected("invalid_payload", "availability must be 'online' or 'offline'")
+        if self._feed is not None:
+            self._feed.agent_changed(agent)
 
     def _stream_message(self, parsed: ParsedTopic, key: StreamKey, payload: bytes) -> str:
         leaf = parsed.leaf
@@ -132,7 +167,10 @@ class Router:
             event = _json(Event, payload, "event")
             if (event.agent_id, event.stream_id) != key:
                 raise _mismatch(parsed, f"{event.agent_id}/{event.stream_id}")
-            # Alert dispatch and event storage land in a later issue; validate and count now.
+            if self._alerts is not None:
+                self._alerts.submit(event)
+        elif leaf == "motion":
+            self._motion(key, payload)
         else:
             raise Rejected("unexpected_topic", f"the hub does not consume {leaf!r}")
         return f"stream_{leaf}"
@@ -140,6 +178,8 @@ class Router:
     def _stream_state(self, parsed: ParsedTopic, key: StreamKey, payload: bytes) -> None:
         if not payload:
             self._registry.remove_stream(key)
+            if self._feed is not None:
+                self._feed.stream_removed(key)
             return
         state = _json(StreamState, payload, "stream state")
         if (state.agent_id, state.stream_id) != key:
@@ -147,6 +187,17 @@ class Router:
         self._registry.set_stream_state(state)
         if self._sink is not None:
             self._sink.stream_state(state)
+        if self._alerts is not None:
+            self._alerts.stream_status(*key, state.status.value, state.error, state.updated_at)
+        if self._feed is not None:
+            self._feed.stream_changed(key)
+
+    def _motion(self, key: StreamKey, payload: bytes) -> None:
+        if payload not in _MOTION:
+            raise Rejected("invalid_payload", "motion must be 'ON' or 'OFF'")
+        on = _MOTION[payload]
+        if self._registry.set_motion(key, on) and self._feed is not None:
+            self._feed.motion(key, on)
 
     def _capture(self, key: StreamKey, payload: bytes) -> None:
         frame = self._jpeg(payload)

@@ -37,6 +37,8 @@ class Registry:
     def __init__(self) -> None:
         self._agents: dict[str, _Agent] = {}
         self._streams: dict[StreamKey, _Stream] = {}
+        # Kept apart from _streams: the retained motion flag may arrive before the state.
+        self._motion: dict[StreamKey, bool] = {}
         self.replies = ReplyWaiters()
 
     # ------------------------------------------------------------------ updates (from ingest)
@@ -67,6 +69,16 @@ class Registry:
     def remove_stream(self, key: StreamKey) -> None:
         """Forget a stream (its retained state was cleared)."""
         self._streams.pop(key, None)
+        self._motion.pop(key, None)
+
+    def set_motion(self, key: StreamKey, on: bool | None) -> bool:
+        """Record the retained ``motion`` flag (None: cleared); True when it changed."""
+        before = self._motion.get(key)
+        if on is None:
+            self._motion.pop(key, None)
+        else:
+            self._motion[key] = on
+        return before != on
 
     def set_frame(self, key: StreamKey, frame: DecodedFrame) -> bool:
         """Keep ``frame`` as the stream's latest; False when the stream is unknown."""
@@ -102,6 +114,14 @@ class Registry:
             names = ", ".join(f"{a}.{s}" for a, s in matches)
             raise AmbiguousIdError(f"stream id {ref!r} is ambiguous; use one of {names}")
         return matches[0]
+
+    def motion(self, key: StreamKey) -> bool | None:
+        """The stream's last ``motion`` flag (True while motion is on), None when never sent."""
+        return self._motion.get(key)
+
+    def motion_flags(self) -> dict[StreamKey, bool]:
+        """Every stream's motion flag."""
+        return dict(self._motion)
 
     def stream_keys(self) -> list[StreamKey]:
         """Every known stream, sorted by agent then stream."""

@@ -57,11 +57,15 @@ async def make_service(db: Database, clock: ManualClock) -> AsyncIterator[Servic
             clock_: Clock | None = None,
             context: EventContext | None = None,
         ) -> AlertService:
+            async def contexts(agent: str, stream: str | None) -> EventContext:
+                assert context is not None
+                return context
+
             service = AlertService(
                 db,
                 settings or fast(),
                 clock=clock_ or clock,
-                contexts=(lambda agent, stream: context) if context is not None else None,
+                contexts=contexts if context is not None else None,
             )
             return await stack.enter_async_context(service)
 
