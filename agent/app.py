@@ -22,6 +22,7 @@ from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.models import (
+from glimpser.shared.aio import wait_event
     AgentConfig,
     AgentState,
     Command,
@@ -188,8 +189,7 @@ class Agent:
     async def _publish_states(self) -> None:
         while True:
             self.link.publish_agent_state(self.state())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._state_soon.wait(), self.settings.state_interval)
+            if await wait_event(self._state_soon, self.settings.state_interval):
                 await asyncio.sleep(REJECT_STATE_DELAY)
             self._state_soon.clear()
 

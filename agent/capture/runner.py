@@ -30,6 +30,7 @@ from glimpser.shared.models import (
     Command,
     Demand,
     Desired,
+from glimpser.shared.aio import wait_event
     FrameMeta,
     StreamState,
     StreamStatus,
@@ -431,8 +432,7 @@ class StreamRunner:
         """Sleep ``delay`` seconds (None: forever) or until a command or close wakes us."""
         if delay is not None and delay <= 0:
             return
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), delay)
+        await wait_event(self._wake, delay)
         self._wake.clear()
 
 

@@ -18,6 +18,7 @@ import aiomqtt
 
 from glimpser.agent.publish.base import MessageHandler
 from glimpser.agent.publish.outbox import MAX_CAPTURE_BYTES, MAX_CAPTURES, Kind, Message, Outbox
+from glimpser.shared.aio import wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.config import BrokerSettings
 from glimpser.shared.errors import ProtocolError
@@ -184,8 +185,7 @@ class MqttLink:
                 self._connected.clear()
                 self._outbox.drop_frames()
             if not self._stopping.is_set():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self._backoff.next_delay())
+                await wait_event(self._stopping, self._backoff.next_delay())
 
     def _lost(self, err: aiomqtt.MqttError) -> None:
         url = self._settings.url

@@ -104,6 +104,7 @@ class Deployment:
     broker_port: int
     templates: list[dict[str, Any]]
     agent_id: str = "edge-1"
+    hub_extra: dict[str, Any] = field(default_factory=dict)
     http_port: int = field(default_factory=free_port)
     hub: Proc | None = None
     agent: Proc | None = None
@@ -129,6 +130,7 @@ class Deployment:
                 "embedded_broker": False,
                 "data_dir": str(self.tmp / "hub-data"),
                 "log_level": "DEBUG",
+                **self.hub_extra,
             },
         )
         args = [sys.executable, "-m", "glimpser.hub", "--config", str(cfg)]
@@ -155,8 +157,49 @@ class Deployment:
         self.hub = self.hub_proc()
         await self.hub.start()
         await eventually(self._ready, timeout=30)
+        await self._start_agent()
+
+    async def restart_hub(self) -> None:
+        """Stop the hub gracefully and start it again on the same port and data."""
+        assert self.hub is not None
+        code = await self.hub.stop()
+        assert code == 0, f"hub exit code {code}\n{self.hub.tail()}"
+        self.hub = self.hub_proc()
+        await self.hub.start()
+        await eventually(self._ready, timeout=30)
+
+    async def restart_agent(
+        self, before_start: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Stop the agent gracefully, run ``before_start``, then start it again."""
+        assert self.agent is not None
+        code = await self.agent.stop()
+        assert code == 0, f"agent exit code {code}\n{self.agent.tail()}"
+        if before_start is not None:
+            await before_start()
+        await self._start_agent()
+
+    async def _start_agent(self) -> None:
+        """Start the agent and wait until it runs (its signal handlers are in place)."""
         self.agent = self.agent_proc()
+        mark = self.agent.log.stat().st_size if self.agent.log.exists() else 0
         await self.agent.start()
+        agent = self.agent
+
+        async def running() -> bool:
+            assert agent.alive, f"agent exited early:\n{agent.tail()}"
+            text = agent.log.read_bytes()[mark:].decode(errors="replace")
+            return f"agent {self.agent_id} running" in text
+
+        await eventually(running, timeout=30)
+
+    async def send(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """A request with a JSON body (bytes are sent raw); (status, parsed JSON or None)."""
+        assert self.http is not None
+        kwargs: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
+        async with self.http.request(method, self.url + path, **kwargs) as resp:
+            text = await resp.text()
+            return resp.status, json.loads(text) if text else None
 
     async def _ready(self) -> bool:
         assert self.hub is not None
@@ -228,10 +271,14 @@ class Deployment:
 
 @contextlib.asynccontextmanager
 async def deployed(
-    tmp: Path, host: str, port: int, templates: list[dict[str, Any]]
+    tmp: Path,
+    host: str,
+    port: int,
+    templates: list[dict[str, Any]],
+    hub_extra: dict[str, Any] | None = None,
 ) -> AsyncIterator[Deployment]:
     """A started Deployment that is always stopped, and must stop cleanly."""
-    dep = Deployment(tmp, host, port, templates)
+    dep = Deployment(tmp, host, port, templates, hub_extra=hub_extra or {})
     try:
         await dep.start()
         yield dep
