@@ -20,9 +20,9 @@ from glimpser.agent.publish.mqtt import MqttLink
 from glimpser.agent.state import AgentStateStore
 from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
+from glimpser.shared.aio import wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.models import (
-from glimpser.shared.aio import wait_event
     AgentConfig,
     AgentState,
     Command,

@@ -23,6 +23,7 @@ from glimpser.agent.capture.worker import Worker
 from glimpser.agent.encode.jpeg import Jpeg, encode, thumbnail
 from glimpser.agent.publish.base import Publisher
 from glimpser.agent.sources.base import Source, build_source
+from glimpser.shared.aio import wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.codec import encode_frame
 from glimpser.shared.errors import SourceError
@@ -30,7 +31,6 @@ from glimpser.shared.models import (
     Command,
     Demand,
     Desired,
-from glimpser.shared.aio import wait_event
     FrameMeta,
     StreamState,
     StreamStatus,
