@@ -17,6 +17,8 @@ from glimpser.agent.assignment import Assigner
 from glimpser.agent.capture.runner import StreamRunner
 from glimpser.agent.config import AgentSettings
 from glimpser.agent.publish.mqtt import MqttLink
+from glimpser.agent.sources.base import Source, build_source
+from glimpser.agent.sources.browser import BrowserManager
 from glimpser.agent.state import AgentStateStore
 from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
@@ -55,6 +57,8 @@ class Agent:
             max_capture_bytes=settings.capture_backlog_bytes,
         )
         self.store = AgentStateStore(settings.data_dir / STATE_FILE)
+        # One Chromium for every website stream, launched by the manager on first use.
+        self.browsers = BrowserManager(settings.browser)
         self.streams = StreamSet(self._new_runner, self.link.clear_stream)
         self.assigner = Assigner(
             settings.agent_id,
@@ -84,6 +88,8 @@ class Agent:
             await self._stack.enter_async_context(self.store)
             self.link.publish_local_templates(LocalTemplates(templates=self.settings.templates))
             await self._stack.enter_async_context(self.link)
+            # Closed after the streams (they hold its pages) and before the link.
+            await self._stack.enter_async_context(self.browsers)
             await self._stack.enter_async_context(self.streams)
             # Runs the local and cached templates at once: the broker connects in the background.
             await self._stack.enter_async_context(self.assigner)
@@ -108,7 +114,8 @@ class Agent:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        async with asyncio.timeout(SHUTDOWN_TIMEOUT * 2):
+        # The browser closes within its own bound (close_timeout per step, then a kill).
+        async with asyncio.timeout(SHUTDOWN_TIMEOUT * 2 + self.settings.browser.close_timeout * 3):
             await self._stack.aclose()
         log.info("agent %s stopped", self.settings.agent_id)
 
@@ -121,7 +128,16 @@ class Agent:
         await self._stopped.wait()
 
     def _new_runner(self, template: Template, desired: Desired) -> StreamRunner:
-        return StreamRunner(template, self.settings.agent_id, self.link, desired=desired)
+        return StreamRunner(
+            template,
+            self.settings.agent_id,
+            self.link,
+            source_factory=self._build_source,
+            desired=desired,
+        )
+
+    def _build_source(self, template: Template) -> Source:
+        return build_source(template, self.browsers)
 
     # ------------------------------------------------------------------ MessageHandler
 

@@ -9,6 +9,8 @@ import signal
 import sys
 from pathlib import Path
 
+import cv2
+
 from glimpser.agent.app import Agent
 from glimpser.agent.config import AgentSettings, load_agent_settings
 from glimpser.shared import __version__
@@ -75,8 +77,20 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(settings))
         return 0
     setup_logging(settings.log_level)
+    limit_opencv_threads()
     asyncio.run(run(settings))
     return 0
+
+
+def limit_opencv_threads() -> None:
+    """Make OpenCV run each call on the calling thread only (once, at process start).
+
+    Every stream already has its own worker thread, and the agent's per-frame calls work on
+    small images (a 120-row grey copy for motion, one JPEG encode): OpenCV's thread pool costs
+    more CPU in hand-offs and spinning than it saves there, measured with bench/motion.py
+    (``--threads``) on the 2-core reference box.
+    """
+    cv2.setNumThreads(1)
 
 
 def summary(settings: AgentSettings) -> str:

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from glimpser.agent.sources.browser import BrowserSettings
 from glimpser.shared.config import BrokerSettings, load_yaml_model
 from glimpser.shared.ids import Id
 from glimpser.shared.models import Model, Template
@@ -26,6 +27,9 @@ class AgentSettings(Model):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     data_dir: Path
     templates: list[Template] = Field(default_factory=list)
+    browser: BrowserSettings = Field(
+        default_factory=BrowserSettings, description="the shared Chromium of website streams"
+    )
     state_interval: float = Field(15.0, ge=1, le=3600, description="seconds between agent states")
     capture_backlog: int = Field(
         200, ge=1, le=100_000, description="captures kept while the broker is away"

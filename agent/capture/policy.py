@@ -64,6 +64,10 @@ class PublishPolicy:
         interval = self._demand_interval(now) if self.demanded(now) else self._keepalive
         return self._due(self._frame_at, interval, now)
 
+    def keepalive_due(self, now: float) -> bool:
+        """True when a frame is owed as the keep-alive, even if nothing changed since the last."""
+        return self._due(self._frame_at, self._keepalive, now)
+
     def snapshot_due(self, now: float) -> bool:
         """True when the retained snapshot should be refreshed (keep-alive cadence)."""
         return self._due(self._snapshot_at, self._keepalive, now)

@@ -3,6 +3,11 @@
 Besides live frames, a runner keeps *captures* (history) by the template's CapturePolicy: every
 ``capture.interval`` seconds while started, on each ``snapshot`` command (reason ``manual``), and
 on the events that ``capture_event`` is told about (reason ``event``).
+
+Every captured frame also goes through the stream's detectors in the worker thread (motion for
+cameras, page change for websites), whatever the viewer demand; StreamEvents publishes what
+they saw. A frame where motion starts or the page changes is sent at once; a page identical to
+the previous screenshot is not sent again, except as the keep-alive.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Literal, Self, TypeVar
 
+from glimpser.agent.capture.detect import NOTHING, Detection, Detectors
+from glimpser.agent.capture.events import StreamEvents
 from glimpser.agent.capture.policy import FpsMeter, PublishPolicy
 from glimpser.agent.capture.worker import Worker
 from glimpser.agent.encode.jpeg import Jpeg, encode, thumbnail
@@ -42,7 +49,8 @@ T = TypeVar("T")
 SourceFactory = Callable[[Template], Source]
 _RUNNING = (StreamStatus.STARTING, StreamStatus.ACTIVE, StreamStatus.ERROR)
 Reason = Literal["interval", "event", "manual"]
-CaptureRequest = tuple[Reason, str | None]  # (reason, request id of a snapshot command)
+# (reason, request id of a snapshot command, capture id already handed out or None)
+CaptureRequest = tuple[Reason, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +60,7 @@ class Capture:
     captured_at: float
     jpeg: Jpeg | None
     thumbnail: bytes | None
+    detection: Detection = NOTHING
 
 
 class StreamRunner:
@@ -86,7 +95,15 @@ class StreamRunner:
             desired = "started" if template.enabled else "stopped"
         self._desired: Desired = desired
         self._snapshots: list[str | None] = []
-        self._event_captures: list[str] = []
+        self._event_capture: str | None = None  # id of the queued event capture
+        self._detectors = Detectors(template)
+        self.events = StreamEvents(
+            agent_id,
+            template.id,
+            publisher,
+            self.capture_event,
+            motion=self._detectors.motion_enabled,
+        )
         self._capture_at: float | None = None
         self.captures = 0  # captures published since the runner was created
         self._status = StreamStatus.INACTIVE
@@ -104,6 +121,7 @@ class StreamRunner:
 
     async def __aenter__(self) -> Self:
         self._publish_state()  # a disabled template is announced as an inactive stream too
+        self.events.announce()
         self._task = asyncio.create_task(self._main(), name=f"stream {self.template.id}")
         return self
 
@@ -189,16 +207,18 @@ class StreamRunner:
         self._wake.set()
         self._publish_state()
 
-    def capture_event(self, event_type: str) -> bool:
+    def capture_event(self, event_type: str) -> str | None:
         """Hook for event detectors: queue an ``event`` capture if the policy lists the type.
 
-        Returns whether a capture was queued (never for a stopped stream: no frames to keep).
+        Returns the id the capture will carry, or None when none is queued (never for a stopped
+        stream: no frames to keep). Events before the next frame share one capture.
         """
         if event_type not in self.template.capture.on_events or not self._running():
-            return False
-        self._event_captures.append(event_type)
-        self._wake.set()
-        return True
+            return None
+        if self._event_capture is None:
+            self._event_capture = uuid.uuid4().hex
+            self._wake.set()
+        return self._event_capture
 
     def link_up(self) -> None:
         """The broker link (re)connected: publish the next capture as a frame.
@@ -222,6 +242,7 @@ class StreamRunner:
                 else:
                     await self._session()
         finally:
+            self.events.interrupt("stream stopped")
             self._set_status(StreamStatus.INACTIVE)
 
     async def _idle(self) -> None:
@@ -244,12 +265,13 @@ class StreamRunner:
             source: Source | None = None
             try:
                 source = self._factory(self.template)
-                await self._in_thread(source.open)
+                await self._in_thread(self._open, source)
                 await self._capture_loop(source)
             except Exception as err:  # noqa: BLE001 - any failure becomes the stream's error
                 self._failed(err)
             finally:
                 await self._close_source(source)
+                self.events.interrupt("stream stopped" if not self._running() else "source lost")
             if self._running() and self._status is StreamStatus.ERROR:
                 await self._wait_wake(self._backoff.next_delay())
 
@@ -269,7 +291,7 @@ class StreamRunner:
             deadline = max(deadline + period, loop.time() - period / 2)
 
     def _urgent(self) -> bool:
-        return bool(self._snapshots or self._event_captures)
+        return bool(self._snapshots or self._event_capture)
 
     async def _capture_once(self, source: Source) -> None:
         now = asyncio.get_running_loop().time()
@@ -279,28 +301,41 @@ class StreamRunner:
         want_thumb = bool(answering) or self._policy.snapshot_due(now)
         want_jpeg = want_frame or bool(requests)
         try:
-            capture = await self._in_thread(self._capture, source, want_jpeg, want_thumb)
+            capture = await self._in_thread(self._capture, source, want_jpeg, want_thumb, True)
         finally:
             self._answer(answering)
-        self._record(capture, publish_frame=want_frame)
-        self._publish_captures(capture, requests)
+        self._record(capture, publish_frame=self._frame_wanted(capture, want_frame, now))
+        self.events.report(capture.detection)
+        # An event fired by this very frame is captured from it (the worker encoded it).
+        self._publish_captures(capture, [*requests, *self._event_requests()])
         if answering:
             self._publish_state()
 
+    def _frame_wanted(self, capture: Capture, due: bool, now: float) -> bool:
+        """Whether this capture goes out as a frame (``due``: the publish policy says so)."""
+        detection = capture.detection
+        if detection.notable:
+            return True  # motion started or the page changed: the hub shows it at once
+        # An unchanged page is not sent again, watched or not: a viewer already shows it, and
+        # a new frame would only cost bandwidth. The keep-alive still goes out.
+        return due and (not detection.identical or self._policy.keepalive_due(now))
+
     def _capture_requests(self, now: float, answering: list[str | None]) -> list[CaptureRequest]:
         """The captures this tick owes: manual ones per snapshot request, event, interval."""
-        requests = _manual(answering)
-        if self._event_captures:
-            self._event_captures.clear()  # a burst of events on one frame is one capture
-            requests.append(("event", None))
+        requests = [*_manual(answering), *self._event_requests()]
         every = self.template.capture.interval
         # Same half-period slack as PublishPolicy: captures land on the frame grid.
         if every is not None and (
             self._capture_at is None or now - self._capture_at >= every - self.template.period / 2
         ):
             self._capture_at = now
-            requests.append(("interval", None))
+            requests.append(("interval", None, None))
         return requests
+
+    def _event_requests(self) -> list[CaptureRequest]:
+        """The queued event capture, if any (a burst of events on one frame is one capture)."""
+        capture_id, self._event_capture = self._event_capture, None
+        return [("event", None, capture_id)] if capture_id is not None else []
 
     async def _one_shot(self) -> None:
         """Capture one frame from a stopped stream to answer snapshot commands."""
@@ -309,7 +344,7 @@ class StreamRunner:
         try:
             source = self._factory(self.template)
             await self._in_thread(source.open)
-            capture = await self._in_thread(self._capture, source, True, True)
+            capture = await self._in_thread(self._capture, source, True, True, False)
             self._error = None
             self._record(capture, publish_frame=True)
             self._publish_captures(capture, _manual(answering))
@@ -322,17 +357,25 @@ class StreamRunner:
 
     # ------------------------------------------------------------------ worker thread
 
-    def _capture(self, source: Source, want_jpeg: bool, want_thumb: bool) -> Capture:
-        """Read and encode in the source's worker thread: never on the event loop."""
+    def _open(self, source: Source) -> None:
+        """Open the source and start the detectors afresh (worker thread)."""
+        source.open()
+        self._detectors.reset()
+
+    def _capture(self, source: Source, want_jpeg: bool, want_thumb: bool, detect: bool) -> Capture:
+        """Read, detect and encode in the source's worker thread: never on the event loop."""
         frame = source.read()
         captured_at = time.time()
+        detection = self._detectors.run(source, frame) if detect else NOTHING
+        if detection.notable:
+            want_jpeg = want_thumb = True  # sent at once, and maybe kept as an event capture
         size = None
         if self.template.width is not None and self.template.height is not None:
             size = (self.template.width, self.template.height)
         jpeg = encode(frame, size, self.template.quality) if want_jpeg else None
         thumb = thumbnail(frame).data if want_thumb else None
         self._width, self._height = size or (frame.width, frame.height)
-        return Capture(captured_at, jpeg, thumb)
+        return Capture(captured_at, jpeg, thumb, detection)
 
     async def _in_thread(self, fn: Callable[..., T], *args: object) -> T:
         return await self._worker.run(fn, *args)
@@ -369,11 +412,11 @@ class StreamRunner:
     def _publish_captures(self, capture: Capture, requests: Iterable[CaptureRequest]) -> None:
         if capture.jpeg is None:
             return
-        for reason, request_id in requests:
+        for reason, request_id, capture_id in requests:
             meta = FrameMeta(
                 seq=self.captures,
                 captured_at=capture.captured_at,
-                capture_id=uuid.uuid4().hex,
+                capture_id=capture_id or uuid.uuid4().hex,
                 reason=reason,
                 request_id=request_id,
             )
@@ -438,4 +481,4 @@ class StreamRunner:
 
 def _manual(request_ids: list[str | None]) -> list[CaptureRequest]:
     """One manual capture per distinct snapshot request (repeats of an id are one request)."""
-    return [("manual", rid) for rid in dict.fromkeys(request_ids)]
+    return [("manual", rid, None) for rid in dict.fromkeys(request_ids)]

@@ -30,6 +30,10 @@ class Publisher(Protocol):
         """Send an event (QoS 1), queued while offline."""
         ...
 
+    def publish_motion(self, stream_id: str, motion: bool) -> None:
+        """Replace the retained ``ON``/``OFF`` motion state of a stream (QoS 1)."""
+        ...
+
 
 class MessageHandler(Protocol):
     """Incoming side: the transport hands validated messages to the app through this."""

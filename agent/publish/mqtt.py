@@ -152,6 +152,11 @@ class MqttLink:
         topic = self._topics.stream(self._agent, event.stream_id, "event")
         self._put("event", topic, event.model_dump_json().encode())
 
+    def publish_motion(self, stream_id: str, motion: bool) -> None:
+        """Replace the retained motion state (QoS 1); re-sent after every connect like states."""
+        topic = self._topics.stream(self._agent, stream_id, "motion")
+        self._put("state", topic, b"ON" if motion else b"OFF")
+
     def publish_agent_state(self, state: AgentState) -> None:
         """Replace the retained agent state (QoS 1)."""
         topic = self._topics.agent(self._agent, "state")
@@ -163,9 +168,9 @@ class MqttLink:
         self._put("state", topic, templates.model_dump_json().encode())
 
     def clear_stream(self, stream_id: str) -> None:
-        """Forget a removed stream: empty its retained ``state`` and ``snapshot`` for the hub."""
+        """Forget a removed stream: empty its retained ``state``, ``snapshot`` and ``motion``."""
         self._stream_states.pop(stream_id, None)
-        for leaf in ("state", "snapshot"):
+        for leaf in ("state", "snapshot", "motion"):
             self._put("clear", self._topics.stream(self._agent, stream_id, leaf), b"")
 
     def _put(self, kind: Kind, topic: str, payload: bytes) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -11,6 +12,9 @@ import numpy.typing as npt
 
 from glimpser.shared.errors import SourceError
 from glimpser.shared.models import Template
+
+if TYPE_CHECKING:
+    from glimpser.agent.sources.browser import BrowserManager
 
 Image = npt.NDArray[np.uint8]
 """A BGR image as OpenCV uses it: shape (height, width, 3), dtype uint8."""
@@ -69,8 +73,12 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-def build_source(template: Template) -> Source:
-    """The source that executes ``template``; nothing is opened yet."""
+def build_source(template: Template, browsers: BrowserManager | None = None) -> Source:
+    """The source that executes ``template``; nothing is opened yet.
+
+    Website templates need the agent's shared browser and must be built on its event loop
+    (the runner does both): the page is driven there while the worker thread waits.
+    """
     # Imports are local so that e.g. a picamera template never imports OpenCV capture code.
     spec = template.source
     if spec.kind == "test":
@@ -83,7 +91,11 @@ def build_source(template: Template) -> Source:
         size = (template.width, template.height) if template.width and template.height else None
         return PicameraSource(spec, size)
     if spec.kind == "website":
-        raise SourceError(f"template {template.id!r}: website capture is not supported yet")
+        if browsers is None:
+            raise SourceError(f"template {template.id!r}: website capture needs the agent browser")
+        from glimpser.agent.sources.web import PageSource
+
+        return PageSource(template, browsers, asyncio.get_running_loop())
     from glimpser.agent.sources.opencv import OpenCvSource
 
     return OpenCvSource(spec)

@@ -21,6 +21,7 @@ class FakePublisher:
     snapshots: list[bytes] = field(default_factory=list)
     states: list[StreamState] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    motion: list[bool] = field(default_factory=list)
 
     def publish_frame(self, stream_id: str, payload: bytes) -> None:
         self.frames.append((time.monotonic(), payload))
@@ -36,6 +37,9 @@ class FakePublisher:
 
     def publish_event(self, event: Event) -> None:
         self.events.append(event)
+
+    def publish_motion(self, stream_id: str, motion: bool) -> None:
+        self.motion.append(motion)
 
     @property
     def last(self) -> StreamState:

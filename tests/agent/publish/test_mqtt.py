@@ -130,10 +130,12 @@ async def test_clear_stream_empties_its_retained_topics(mosquitto_broker: Any) -
         await wait_for(lambda: link.connected, timeout=10)
         link.publish_stream_state(_state())
         link.publish_snapshot("cam", b"\xff\xd8thumb")
+        link.publish_motion("cam", True)
         await wait_for(lambda: retained(b.host, b.port, f"{BASE}/cam/snapshot"), timeout=5)
+        assert await retained(b.host, b.port, f"{BASE}/cam/motion") == b"ON"
         link.clear_stream("cam")
         await wait_for(lambda: link.queue_depth == 0, timeout=5)
-        for leaf in ("state", "snapshot"):
+        for leaf in ("state", "snapshot", "motion"):
             with pytest.raises(TimeoutError):
                 await retained(b.host, b.port, f"{BASE}/cam/{leaf}", within=0.5)
 
@@ -143,6 +145,8 @@ async def test_reconnects_and_republishes_retained_state(mosquitto_broker: Any) 
     async with _link(b, handler) as link:
         await wait_for(lambda: link.connected, timeout=10)
         link.publish_stream_state(_state())
+        link.publish_motion("cam", True)
+        link.publish_motion("cam", False)  # the latest value is the one re-sent
         await wait_for(lambda: link.queue_depth == 0, timeout=5)
         await b.stop()  # no persistence: every retained message is gone with it
         await wait_for(lambda: not link.connected, timeout=10)
@@ -155,6 +159,7 @@ async def test_reconnects_and_republishes_retained_state(mosquitto_broker: Any) 
         assert await retained(b.host, b.port, f"{BASE}/available") == b"online"
         state = json.loads(await retained(b.host, b.port, f"{BASE}/cam/state"))
         assert state["status"] == "active"
+        assert await retained(b.host, b.port, f"{BASE}/cam/motion") == b"OFF"
 
 
 async def test_frames_are_delivered(mosquitto_broker: Any) -> None:

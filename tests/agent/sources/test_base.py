@@ -33,9 +33,19 @@ def test_build_source_picks_the_kind(source: dict[str, Any], cls: type) -> None:
     assert isinstance(build_source(_template(source)), cls)
 
 
-def test_website_is_a_clear_error_for_now() -> None:
-    with pytest.raises(SourceError, match="website capture is not supported"):
+def test_website_needs_the_agent_browser() -> None:
+    with pytest.raises(SourceError, match="website capture needs the agent browser"):
         build_source(_template({"kind": "website", "url": "https://example.org/"}))
+
+
+async def test_website_builds_a_page_source_on_the_loop() -> None:
+    from glimpser.agent.sources.browser import BrowserManager
+    from glimpser.agent.sources.web import PageSource
+
+    source = build_source(
+        _template({"kind": "website", "url": "https://example.org/"}), BrowserManager()
+    )
+    assert isinstance(source, PageSource)  # nothing launched: the browser starts on first use
 
 
 def test_redact_url() -> None:
