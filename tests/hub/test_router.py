@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 import pytest
 
+from glimpser.hub.ingest.feed import StreamFeed
 from glimpser.hub.ingest.router import Router
 from glimpser.hub.metrics import HubMetrics
 from glimpser.hub.store.registry import Registry
@@ -117,3 +121,107 @@ def test_snapshot_serves_until_a_frame_arrives(env: Env) -> None:
     env.send("glimpser/a1/cam/frame", frame(64, 48))
     latest = env.registry.latest_frame(("a1", "cam"))
     assert latest is not None and latest.width == 64
+
+
+# ---------------------------------------------------------------------- alerts and live feed
+
+
+class RecordingAlerts:
+    """Records the router's calls into the alert engine (AlertInputs)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def submit(self, event: Event) -> None:
+        self.calls.append(("event", event.id))
+
+    def agent_availability(self, agent_id: str, online: bool, at: datetime | None = None) -> None:
+        self.calls.append(("available", agent_id, online))
+
+    def stream_status(
+        self,
+        agent_id: str,
+        stream_id: str,
+        status: str,
+        error: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.calls.append(("status", agent_id, stream_id, status, error))
+
+
+class Wired(Env):
+    def __init__(self) -> None:
+        super().__init__()
+        self.alerts = RecordingAlerts()
+        self.live: list[tuple[str, Any]] = []
+        feed = StreamFeed(
+            self.registry, lambda kind, data: self.live.append((kind, data)), lambda key: 0
+        )
+        self.router = Router(
+            Topics("glimpser"),
+            self.registry,
+            self.metrics,
+            lambda key, data: None,
+            alerts=self.alerts,
+            feed=feed,
+        )
+
+
+def test_events_availability_and_every_state_report_reach_the_engine() -> None:
+    env = Wired()
+    env.send("glimpser/a1/available", b"online")
+    env.send("glimpser/a1/cam/state", state_bytes(status="error", error="lost"))
+    env.send("glimpser/a1/cam/state", state_bytes(status="error", error="lost"))
+    event = Event(id="evt-00000001", agent_id="a1", stream_id="cam", type="motion")
+    env.send("glimpser/a1/cam/event", event.model_dump_json().encode())
+    env.send("glimpser/a1/cam/event", b'{"id": "evt-00000002", "type": 3}')
+    env.send("glimpser/a1/available", b"offline")
+    env.send("glimpser/a1/available", b"")  # removed on purpose: not an outage
+    assert env.alerts.calls == [
+        ("available", "a1", True),
+        ("status", "a1", "cam", "error", "lost"),
+        ("status", "a1", "cam", "error", "lost"),
+        ("event", "evt-00000001"),
+        ("available", "a1", False),
+    ]
+    assert env.metrics.rejected == {"invalid_payload": 1}
+
+
+def test_motion_flag_is_kept_and_pushed_on_change() -> None:
+    env = Wired()
+    env.send("glimpser/a1/cam/motion", b"ON")  # before the state: still kept
+    env.send("glimpser/a1/cam/state", state_bytes())
+    env.send("glimpser/a1/cam/motion", b"ON")
+    env.send("glimpser/a1/cam/motion", b"on")
+    assert env.registry.motion(("a1", "cam")) is True
+    env.send("glimpser/a1/cam/motion", b"OFF")
+    env.send("glimpser/a1/cam/motion", b"")
+    assert env.registry.motion(("a1", "cam")) is None
+    motions = [data["motion"] for kind, data in env.live if kind == "motion"]
+    assert motions == [True, False, None]
+    assert env.metrics.rejected == {"invalid_payload": 1}
+    assert env.metrics.received["stream_motion"] == 4
+
+
+def test_stream_changes_are_pushed_but_refreshes_are_not() -> None:
+    env = Wired()
+    env.send("glimpser/a1/available", b"online")
+    env.send("glimpser/a1/cam/state", state_bytes(fps=5.0, frames=10))
+    env.send("glimpser/a1/cam/state", state_bytes(fps=5.2, frames=20))  # jitter and counters
+    env.send("glimpser/a1/cam/state", state_bytes(fps=2.0, frames=30))  # a real slowdown
+    env.send("glimpser/a1/cam/state", state_bytes(status="error", error="lost", fps=0))
+    env.send("glimpser/a1/cam/state", state_bytes(status="error", error="lost", fps=0))
+    env.send("glimpser/a1/available", b"offline")
+    env.send("glimpser/a1/cam/state", b"")
+    env.send("glimpser/a1/cam/state", b"")
+    pushed = [
+        (kind, data.get("status"), data.get("fps"), data.get("agent_online"))
+        for kind, data in env.live
+    ]
+    assert pushed == [
+        ("stream", "active", 5.0, True),
+        ("stream", "active", 2.0, True),
+        ("stream", "error", 0.0, True),
+        ("stream", "inactive", 0.0, False),
+        ("stream_removed", None, None, None),
+    ]
