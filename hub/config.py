@@ -33,6 +33,9 @@ class RetentionSettingsBlock(Model):
         0, ge=0, description="delete the oldest unpinned captures while the disk has less free"
     )
     interval: float = Field(300.0, ge=1, le=86400, description="seconds between retention passes")
+    fresh_seconds: float = Field(
+        10.0, ge=0, le=3600, description="captures younger than this are never deleted"
+    )
 
 
 class HubSettings(Model):

@@ -120,6 +120,7 @@ def _build(settings: HubSettings, link: BrokerLink) -> Hub:
         RetentionSettings(
             global_policy=settings.retention.policy,
             min_free_bytes=settings.retention.min_free_bytes,
+            fresh_seconds=settings.retention.fresh_seconds,
         ),
         interval=settings.retention.interval,
     )
