@@ -199,3 +199,24 @@ async def test_agent_restart_with_broker_down_runs_cached_streams(
             return info if ok else None
 
         await eventually(fresh, timeout=45)
+
+
+async def test_agent_yaml_templates_are_listed_read_only(broker: Any, tmp_path: Path) -> None:
+    local = hub_template("barn")
+    del local["agent_id"]
+    async with deployed(tmp_path, broker.host, broker.port, [local], HUB) as dep:
+        await dep.wait_status("barn", "active")
+
+        async def listed() -> dict[str, Any] | None:
+            status, record = await dep.get_json("/api/templates/barn")
+            return record if status == 200 else None
+
+        record = await eventually(listed, timeout=15)
+        assert record["owner"] == "agent"
+        assert record["template"]["agent_id"] == "edge-1"
+        status, body = await dep.send("PATCH", "/api/templates/barn", {"fps": 1})
+        assert status == 409, body
+        assert "read-only" in body["error"]
+        status, body = await dep.send("DELETE", "/api/templates/barn")
+        assert status == 409, body
+        await dep.wait_status("barn", "active")
