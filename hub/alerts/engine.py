@@ -11,6 +11,11 @@ Inputs (all wired by the hub's ingest):
   ``data["failures"]`` (rules fire once per outage when it reaches their ``min_failures``);
   ``active`` after an alerted outage emits ``stream_recovered`` and resolves the outage's alerts.
 
+Restarts: the in-memory watch starts empty, and retained messages replay the fleet's state. An
+alert still open (new or acknowledged) in the store stands for its outage, so a replayed
+``offline`` or ``error`` does not alert twice, and a first ``online`` / ``active`` report after
+a restart closes an outage that ended while the hub was down.
+
 The sync inputs only update in-memory state and queue a job; one worker runs the jobs in order,
 so a recovery is always judged after the failure reports before it.
 """
@@ -112,6 +117,7 @@ class AlertEngine:
         self._worker: asyncio.Task[None] | None = None
         self._agents: dict[str, _AgentWatch] = {}
         self._outages: dict[tuple[str, str], _Outage] = {}
+        self._seen: set[tuple[str, str]] = set()  # streams reported since this hub started
         self._timers: set[asyncio.Task[None]] = set()
         self._rate_log = RateLimitedLog(log)
         self.dropped = 0
@@ -161,6 +167,7 @@ class AlertEngine:
 
     def agent_availability(self, agent_id: str, online: bool, at: datetime | None = None) -> None:
         """Record an agent's availability (its LWT/online message)."""
+        first = agent_id not in self._agents
         watch = self._agents.setdefault(agent_id, _AgentWatch())
         when = at or self._clock.now()
         if not online:
@@ -171,7 +178,7 @@ class AlertEngine:
             self._timers.add(watch.timer)
             watch.timer.add_done_callback(self._timers.discard)
             return
-        if not watch.offline:
+        if not watch.offline and not first:
             return
         watch.offline = False
         if watch.timer is not None and not watch.timer.done():
@@ -179,7 +186,11 @@ class AlertEngine:
         watch.timer = None
 
         async def back() -> None:
-            # Runs after the offline job (FIFO), so ``alerted`` is already decided.
+            # Runs after the offline job (FIFO), so ``alerted`` is already decided. On the
+            # first report since this hub started, an alert still open from before the
+            # restart counts: the agent came back while the hub was down.
+            if first:
+                watch.alerted = await self._store.has_open("agent_offline", agent_id, None)
             if not watch.alerted:
                 return
             watch.alerted = False
@@ -200,6 +211,8 @@ class AlertEngine:
         """Record one stream state report (call it for every report, not only changes)."""
         key = (agent_id, stream_id)
         when = at or self._clock.now()
+        first = key not in self._seen
+        self._seen.add(key)
         if status == "error":
             outage = self._outages.setdefault(key, _Outage())
             outage.failures += 1
@@ -209,14 +222,23 @@ class AlertEngine:
             trigger = _synthetic("stream_error", agent_id, stream_id, when, data, outage.id)
 
             async def failed() -> None:
+                if data["failures"] == 1:
+                    # An alert still open from before a hub restart means this is the outage
+                    # it already told people about.
+                    outage.alerted = await self._store.has_open("stream_error", *key)
+                if outage.alerted:
+                    return
                 if await self._process(trigger, None):
                     outage.alerted = True
 
             self._enqueue(failed)
-        elif status == "active" and key in self._outages:
-            outage = self._outages.pop(key)
+        elif status == "active" and (key in self._outages or first):
+            # First report since the hub started: an outage may have ended while it was down.
+            outage = self._outages.pop(key, None) or _Outage(alerted=first)
 
             async def recovered() -> None:
+                if first and not await self._store.has_open("stream_error", *key):
+                    return
                 if not outage.alerted:
                     return
                 data = {"failures": outage.failures}
@@ -264,6 +286,9 @@ class AlertEngine:
         await self._clock.sleep(self._settings.offline_delay)
 
         async def offline() -> None:
+            if await self._store.has_open("agent_offline", agent_id, None):
+                watch.alerted = True  # told before a hub restart: the same outage
+                return
             data = {"offline_since": since.isoformat()}
             trigger = _synthetic("agent_offline", agent_id, None, since, data)
             if await self._process(trigger, None):

@@ -302,6 +302,19 @@ class AlertStore:
         ids = await self._db.transaction(resolve)
         return [await self.get_alert(i) for i in ids]
 
+    async def has_open(self, type_: str, agent_id: str, stream_id: str | None) -> bool:
+        """True when an alert of this type for this agent or stream is new or acknowledged."""
+
+        def read(conn: sqlite3.Connection) -> bool:
+            row = conn.execute(
+                "SELECT 1 FROM alerts WHERE type = ? AND agent_id = ? AND stream_id = ?"
+                " AND state IN ('new', 'acknowledged') LIMIT 1",
+                (type_, agent_id, stream_id or ""),
+            ).fetchone()
+            return row is not None
+
+        return await self._db.run(read)
+
     # ------------------------------------------------------------------ alerts API
 
     async def list_alerts(

@@ -8,6 +8,7 @@ from typing import Any
 
 from glimpser.hub.alerts import AlertService, AlertState, ManualClock, RuleSpec
 from glimpser.hub.alerts.store import AlertFilter
+from glimpser.hub.store.db import Database
 from glimpser.shared.models import Event
 from tests.helpers import wait_for
 from tests.hub.alerts.conftest import ServiceFactory, WebhookReceiver, fast
@@ -215,3 +216,62 @@ async def test_submit_from_sync_code(make_service: ServiceFactory) -> None:
     assert len(await alerts(service)) == 1
     assert (await alerts(service))[0].event_at.tzinfo is not None
     assert datetime.now(UTC) >= (await alerts(service))[0].event_at
+
+
+HEALTH = ["agent_offline", "agent_online", "stream_error", "stream_recovered"]
+
+
+async def _outage_before_restart(db: Database, clock: ManualClock) -> None:
+    """A first hub run that alerts an agent offline and a stream failing, then stops."""
+    async with AlertService(db, fast(offline_delay=60), clock=clock) as service:
+        await rule(service, events=HEALTH)
+        service.engine.stream_status("a1", "cam", "error", "lost")
+        service.engine.agent_availability("a1", False)
+        await wait_for(lambda: clock.sleepers >= 1)
+        await clock.advance(61)
+        await service.engine.drain()
+        assert sorted(a.type for a in await alerts(service)) == ["agent_offline", "stream_error"]
+
+
+async def test_a_restart_replaying_the_outage_does_not_alert_twice(
+    db: Database, clock: ManualClock
+) -> None:
+    await _outage_before_restart(db, clock)
+    async with AlertService(db, fast(offline_delay=60), clock=clock) as service:
+        engine = service.engine
+        # Retained messages replay the same outage to the new hub process.
+        engine.agent_availability("a1", False)
+        engine.stream_status("a1", "cam", "error", "lost")
+        await wait_for(lambda: clock.sleepers >= 1)
+        await clock.advance(61)
+        await engine.drain()
+        assert sorted(a.type for a in await alerts(service)) == ["agent_offline", "stream_error"]
+        # ... and its end still closes the alerts from before the restart.
+        engine.agent_availability("a1", True)
+        engine.stream_status("a1", "cam", "active")
+        await engine.drain()
+        by_type = {a.type: a.state for a in await alerts(service)}
+        assert by_type == {
+            "agent_offline": AlertState.RESOLVED,
+            "stream_error": AlertState.RESOLVED,
+            "agent_online": AlertState.NEW,
+            "stream_recovered": AlertState.NEW,
+        }
+
+
+async def test_an_outage_that_ended_while_the_hub_was_down_is_closed(
+    db: Database, clock: ManualClock
+) -> None:
+    await _outage_before_restart(db, clock)
+    async with AlertService(db, fast(offline_delay=60), clock=clock) as service:
+        service.engine.agent_availability("a1", True)
+        service.engine.stream_status("a1", "cam", "active")
+        service.engine.stream_status("a1", "other", "active")  # never failed: nothing to say
+        await service.engine.drain()
+        by_type = {a.type: (a.state, a.stream_id) for a in await alerts(service)}
+        assert by_type == {
+            "agent_offline": (AlertState.RESOLVED, None),
+            "stream_error": (AlertState.RESOLVED, "cam"),
+            "agent_online": (AlertState.NEW, None),
+            "stream_recovered": (AlertState.NEW, "cam"),
+        }
