@@ -234,7 +234,7 @@ class AlertEngine:
             self._enqueue(failed)
         elif status == "active" and (key in self._outages or first):
             # First report since the hub started: an outage may have ended while it was down.
-            outage = self._outages.pop(key, None) or _Outage(alerted=first)
+            outage = self._outages.pop(key) if key in self._outages else _Outage(alerted=True)
 
             async def recovered() -> None:
                 if first and not await self._store.has_open("stream_error", *key):
