@@ -282,3 +282,54 @@ async def test_captures_arrive_and_outlive_an_outage(mosquitto_broker: Any, tmp_
             await asyncio.gather(collector, return_exceptions=True)
     intervals = sorted(m.seq for m in got.values() if m.reason == "interval")
     assert len(intervals) >= 3
+
+
+# --------------------------------------------------------------------------- motion
+
+
+async def test_motion_reaches_the_broker(mosquitto_broker: Any, tmp_path: Path) -> None:
+    b = mosquitto_broker
+    # A visitor crosses for 1 s of every 2 s: motion turns ON, then OFF 0.3 s after it left.
+    visitor = {"kind": "test", "pattern": "visitor", "visit_every": 2, "width": 160, "height": 120}
+    template = {
+        "id": "yard",
+        "name": "Yard",
+        "fps": 10,
+        "source": visitor,
+        "motion": {"off_delay": 0.3, "min_frames": 2},
+        "capture": {"on_events": ["motion"]},
+    }
+    settings = _settings(b, tmp_path).model_copy(
+        update={"templates": [Template.model_validate(template)]}
+    )
+    seen: list[tuple[str, bytes]] = []
+
+    async def collect(client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            assert isinstance(message.payload, bytes)
+            seen.append((message.topic.value.rsplit("/", 1)[-1], message.payload))
+
+    async with aiomqtt.Client(b.host, b.port) as hub:
+        for leaf in ("motion", "event", "capture"):
+            await hub.subscribe(f"glimpser/edge/yard/{leaf}", qos=1)
+        collector = asyncio.create_task(collect(hub))
+        try:
+            async with Agent(settings) as agent:
+                await wait_for(lambda: agent.link.connected, timeout=10)
+
+                def motions() -> list[bytes]:
+                    return [payload for leaf, payload in seen if leaf == "motion"]
+
+                await wait_for(lambda: b"ON" in motions(), timeout=10)
+                await wait_for(lambda: motions()[-1] == b"OFF", timeout=10)
+                assert await retained(b.host, b.port, "glimpser/edge/yard/motion") == b"OFF"
+        finally:
+            collector.cancel()
+            await asyncio.gather(collector, return_exceptions=True)
+    events = [json.loads(p) for leaf, p in seen if leaf == "event"]
+    start = next(e for e in events if e["type"] == "motion" and e["data"]["phase"] == "start")
+    end = next(e for e in events if e["type"] == "motion" and e["data"]["phase"] == "end")
+    assert start["data"]["fraction"] > 0 and end["data"]["start_id"] == start["id"]
+    assert end["data"]["duration"] > 0
+    captures = [decode_frame(p).meta for leaf, p in seen if leaf == "capture"]
+    assert start["data"]["capture_id"] in {m.capture_id for m in captures if m is not None}
