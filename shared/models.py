@@ -445,6 +445,7 @@ class StreamInfo(Model):
     viewers: int = 0
     started_at: datetime | None = None
     updated_at: datetime | None = None
+    motion: bool | None = Field(None, description="motion detected now; None: not detecting")
 
 
 class ErrorBody(Model):

@@ -186,6 +186,7 @@ class Registry:
             viewers=viewers,
             started_at=state.started_at,
             updated_at=state.updated_at,
+            motion=self._motion.get(key) if online else None,
         )
 
     def public_id(self, key: StreamKey) -> str:
