@@ -11,8 +11,9 @@ from glimpser.hub.alerts.models import WebhookChannel
 from glimpser.hub.store.db import Database
 from glimpser.shared.models import Event
 from tests.helpers import wait_for
-from tests.hub.alerts.conftest import SECRET, ServiceFactory, SmtpServer, WebhookReceiver, fast
+from tests.hub.alerts.conftest import ServiceFactory, fast
 from tests.hub.support import jpeg
+from tests.transports import SECRET, SmtpServer, WebhookReceiver
 
 SNAPSHOT = jpeg(64, 48, 200)
 CONTEXT = EventContext(name="Front door", tags=frozenset(), snapshot=lambda: SNAPSHOT)

@@ -17,7 +17,8 @@ from glimpser.hub.http.errors import error_middleware
 from glimpser.hub.store.db import Database
 from glimpser.shared.models import Event
 from tests.helpers import wait_for
-from tests.hub.alerts.conftest import SECRET, WebhookReceiver, fast
+from tests.hub.alerts.conftest import fast
+from tests.transports import SECRET, WebhookReceiver
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]

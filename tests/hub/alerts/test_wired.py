@@ -23,8 +23,8 @@ from glimpser.hub.http.keys import HUB
 from glimpser.shared.models import Event
 from tests.brokers import BrokerHandle
 from tests.helpers import free_port, wait_for
-from tests.hub.alerts.conftest import SECRET, SmtpServer, WebhookReceiver
 from tests.hub.support import frame, settings, state_bytes
+from tests.transports import SECRET, SmtpServer, WebhookReceiver
 
 AGENT = "a1"
 PREFIX = f"glimpser/{AGENT}"
