@@ -179,6 +179,11 @@ class Deployment:
             await before_start()
         await self._start_agent()
 
+    async def restart_agent_after_crash(self) -> None:
+        """Start the agent again after it was killed."""
+        assert self.agent is not None and not self.agent.alive
+        await self._start_agent()
+
     async def _start_agent(self) -> None:
         """Start the agent and wait until it runs (its signal handlers are in place)."""
         self.agent = self.agent_proc()
