@@ -85,10 +85,12 @@ def main(argv: list[str] | None = None) -> int:
 def limit_opencv_threads() -> None:
     """Make OpenCV run each call on the calling thread only (once, at process start).
 
-    Every stream already has its own worker thread, and the agent's per-frame calls work on
-    small images (a 120-row grey copy for motion, one JPEG encode): OpenCV's thread pool costs
-    more CPU in hand-offs and spinning than it saves there, measured with bench/motion.py
-    (``--threads``) on the 2-core reference box.
+    Every stream already has its own worker thread, and the agent's per-frame calls are short
+    (a 120-row grey copy for motion, one JPEG encode): OpenCV's pool spends more CPU handing
+    work to its threads and spinning than it saves. On the 2-core reference box the 720p
+    10 fps pipeline with motion costs 2.6 % of a core with one thread against 3.5 % with
+    OpenCV's default two (4.7 vs 5.8 % while watched): ``bench/agent_pipeline.py --threads``;
+    ``bench/motion.py --threads`` shows the detector alone.
     """
     cv2.setNumThreads(1)
 

@@ -94,7 +94,8 @@ def _draw_mover(image: Image, count: int, pattern: str) -> None:
     x = (count * max(2, w // 60)) % (2 * travel)
     x = x if x < travel else 2 * travel - x  # bounce back and forth
     y = h // 2 - size // 2
-    cv2.rectangle(image, (x, y), (x + size, y + size), (30, 30, 230), -1)
+    # Bright against the dim scene so motion detection sees it (see _draw_visitor).
+    cv2.rectangle(image, (x, y), (x + size, y + size), (40, 200, 255), -1)
 
 
 def _draw_visitor(image: Image, now: float, every: float) -> None:

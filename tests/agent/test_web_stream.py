@@ -53,7 +53,7 @@ def _page(colour: str) -> web.Response:
 @pytest.fixture
 def chromium() -> str:
     """The system Chromium; skipped locally (failed on CI) when it is not installed."""
-    path = find_chromium()
+    path: str | None = find_chromium()
     if path is None:
         skip_or_fail("Chromium is not installed: apt-get install chromium")
     assert path is not None
@@ -120,7 +120,7 @@ def web_runner(tpl: Template, publisher: FakePublisher, browsers: BrowserManager
 
 def centre(jpeg: bytes) -> tuple[tuple[int, int], tuple[int, int, int]]:
     """(width, height) of a JPEG and its centre pixel (BGR)."""
-    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    image = np.asarray(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR), np.uint8)
     height, width = image.shape[:2]
     b, g, r = (int(c) for c in image[height // 2, width // 2])
     return (width, height), (b, g, r)
@@ -172,8 +172,9 @@ async def test_changing_page_emits_page_changed_with_a_capture(
         await wait_for(lambda: len(publisher.events) >= 2, timeout=15)
     changes = [e for e in publisher.events if e.type == "page_changed"]
     assert len(changes) >= 2
-    assert all(float(e.data["fraction"] or 0) > 0.9 for e in changes)  # type: ignore[arg-type]
-    captures = {decode_frame(p).meta.capture_id for _, p in publisher.captures}  # type: ignore[union-attr]
+    assert all(float(e.data["fraction"] or 0) > 0.9 for e in changes)
+    metas = [decode_frame(p).meta for _, p in publisher.captures]
+    captures = {m.capture_id for m in metas if m is not None}
     assert {e.data["capture_id"] for e in changes} <= captures
     # Each change went out as a frame at once, though no viewer watches and the keep-alive is long.
     assert len(publisher.frames) >= len(changes)
