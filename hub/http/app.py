@@ -15,7 +15,7 @@ from glimpser.hub.alerts.service import AlertService
 from glimpser.hub.assign import Assigner
 from glimpser.hub.broker import EmbeddedBroker
 from glimpser.hub.config import HubSettings
-from glimpser.hub.http import captures, templates
+from glimpser.hub.http import agents, captures, templates
 from glimpser.hub.http.alerts import ALERTS, alert_routes, alerts_ctx, close_live
 from glimpser.hub.http.errors import error_middleware
 from glimpser.hub.http.keys import HUB, Hub
@@ -75,6 +75,7 @@ def create_app(settings: HubSettings, *, link: BrokerLink | None = None) -> web.
     app = web.Application(middlewares=[error_middleware])
     app[HUB] = hub
     app[ALERTS] = hub.alerts
+    app.add_routes(agents.routes)
     app.add_routes(templates.routes)
     app.add_routes(captures.routes)
     app.add_routes(alert_routes)
