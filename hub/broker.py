@@ -7,12 +7,12 @@ import asyncio
 import errno
 import logging
 import signal
-import socket
 import sys
 from types import TracebackType
 from typing import Any
 
 from glimpser.shared.errors import PortInUseError, TransportError
+from glimpser.shared.netutil import port_in_use
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -87,16 +87,12 @@ def _broker_class() -> Any:
 
 def ensure_port_free(host: str, port: int, flag: str) -> None:
     """Raise PortInUseError when ``host:port`` cannot be bound right now."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        # Same option the real listeners use, so TIME_WAIT leftovers do not count as "in use".
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as err:
-            if err.errno == errno.EADDRINUSE:
-                raise _port_error(host, port, flag) from err
-            raise TransportError(f"cannot listen on {host}:{port}: {err.strerror}") from err
+    try:
+        taken = port_in_use(host, port)
+    except OSError as err:
+        raise TransportError(f"cannot listen on {host}:{port}: {err.strerror}") from err
+    if taken:
+        raise _port_error(host, port, flag)
 
 
 def _port_error(host: str, port: int, flag: str) -> PortInUseError:

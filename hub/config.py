@@ -8,7 +8,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError
 
 from glimpser.hub.alerts.settings import AlertSettings
-from glimpser.shared.config import BrokerSettings, format_validation_error, load_yaml_model
+from glimpser.shared.config import (
+    BrokerSettings,
+    deep_merge,
+    format_validation_error,
+    load_yaml_model,
+)
 from glimpser.shared.errors import ConfigError
 from glimpser.shared.ids import Id
 from glimpser.shared.models import Model, RetentionPolicy, Template
@@ -80,18 +85,10 @@ def load_hub_settings(path: Path | None, overrides: dict[str, Any] | None = None
     base = load_yaml_model(path, HubSettings) if path is not None else HubSettings()
     if not overrides:
         return base
-    merged = _deep_merge(base.model_dump(exclude_unset=True), overrides)
+    merged = deep_merge(base.model_dump(exclude_unset=True), overrides)
     try:
         return HubSettings.model_validate(merged)
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, "command line")) from err
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
-        else:
-            out[key] = value
-    return out
