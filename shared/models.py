@@ -409,6 +409,22 @@ class Demand(Model):
     fps: float | None = Field(None, gt=0, le=60)
 
 
+class SnoozeRequest(Model):
+    """Hold alert notifications of one rule or one stream (``<prefix>/hub/snooze``)."""
+
+    rule: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+    stream: Annotated[str, Field(min_length=1, max_length=130)] | None = Field(
+        None, description="stream id or agent.stream"
+    )
+    minutes: int = Field(ge=0, le=7 * 24 * 60, description="0 ends the snooze")
+
+    @model_validator(mode="after")
+    def _one_target(self) -> SnoozeRequest:
+        if (self.rule is None) == (self.stream is None):
+            raise ValueError("give exactly one of rule or stream")
+        return self
+
+
 class FrameMeta(Model):
     """Metadata carried inside each frame's JPEG COM segment."""
 

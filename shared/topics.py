@@ -52,6 +52,10 @@ class Topics:
         """``<prefix>/hub/available``."""
         return f"{self.prefix}/{HUB}/available"
 
+    def hub_snooze(self) -> str:
+        """``<prefix>/hub/snooze``: snooze alert rules or streams over MQTT."""
+        return f"{self.prefix}/{HUB}/snooze"
+
     def all_agents(self, leaf: AgentLeaf) -> str:
         """Wildcard for one agent-level leaf of every agent."""
         return f"{self.prefix}/+/{leaf}"
@@ -66,6 +70,8 @@ class Topics:
         if not topic.startswith(head):
             raise ProtocolError(f"topic {topic!r} is outside prefix {self.prefix!r}")
         parts = topic[len(head) :].split("/")
+        if parts == [HUB, "snooze"]:
+            return ParsedTopic(HUB, None, "snooze")
         if len(parts) == 2 and parts[1] in _AGENT_LEAVES and _valid_agent(parts[0]):
             return ParsedTopic(parts[0], None, parts[1])
         if (

@@ -35,7 +35,7 @@ from glimpser.hub.store.registry import Registry
 from glimpser.hub.store.retention import RetentionSettings, RetentionWorker, template_policies
 from glimpser.hub.store.templates import SqliteTemplates
 from glimpser.shared.errors import ConfigError, TransportError
-from glimpser.shared.models import Command, Demand
+from glimpser.shared.models import Command, Demand, SnoozeRequest
 from glimpser.shared.topics import Topics
 
 _LOGGER = logging.getLogger(__name__)
@@ -113,7 +113,14 @@ def _build(settings: HubSettings, link: BrokerLink) -> Hub:
     )
     feed = StreamFeed(registry, alerts.publish, relay.viewers)
     router = Router(
-        topics, registry, metrics, relay.publish, sink=persist, alerts=alerts.engine, feed=feed
+        topics,
+        registry,
+        metrics,
+        relay.publish,
+        sink=persist,
+        alerts=alerts.engine,
+        feed=feed,
+        snoozer=lambda request: _snooze_later(jobs, alerts, request),
     )
     retention = RetentionWorker(
         capture_store,
@@ -208,3 +215,18 @@ def _make_dir(path: Path) -> None:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"cannot create data directory {path}: {err.strerror}") from err
+
+
+def _snooze_later(jobs: JobQueue, alerts: AlertService, request: SnoozeRequest) -> None:
+    """Apply an MQTT snooze request on the job worker (the router itself never awaits)."""
+
+    async def job() -> None:
+        if request.rule is not None:
+            await alerts.snooze_rule(request.rule, request.minutes)
+        elif request.stream is not None:
+            await alerts.snooze_stream(request.stream, request.minutes)
+        _LOGGER.info(
+            "snoozed %s for %d min over MQTT", request.rule or request.stream, request.minutes
+        )
+
+    jobs.submit("snooze", job)

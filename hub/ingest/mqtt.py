@@ -154,6 +154,7 @@ class MqttIngest:
         t = self._topics
         return [
             (t.all_agents("available"), 1),
+            (t.hub_snooze(), 1),
             (t.all_agents("state"), 1),
             (t.all_agents("templates"), 1),
             (t.all_streams("capture"), 1),

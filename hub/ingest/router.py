@@ -14,7 +14,13 @@ from glimpser.hub.store.replies import StreamKey
 from glimpser.shared.codec import MAX_FRAME_BYTES, DecodedFrame, decode_frame
 from glimpser.shared.errors import ProtocolError
 from glimpser.shared.logs import RateLimitedLog
-from glimpser.shared.models import AgentState, Event, LocalTemplates, StreamState
+from glimpser.shared.models import (
+    AgentState,
+    Event,
+    LocalTemplates,
+    SnoozeRequest,
+    StreamState,
+)
 from glimpser.shared.payloads import MAX_JSON_BYTES, parse_json
 from glimpser.shared.topics import HUB, ParsedTopic, Topics
 
@@ -82,6 +88,7 @@ class Router:
         sink: IngestSink | None = None,
         alerts: AlertInputs | None = None,
         feed: StreamFeed | None = None,
+        snoozer: Callable[[SnoozeRequest], None] | None = None,
     ) -> None:
         self._topics = topics
         self._registry = registry
@@ -91,6 +98,7 @@ class Router:
         self._sink = sink
         self._alerts = alerts
         self._feed = feed
+        self._snoozer = snoozer
         self._log = RateLimitedLog(_LOGGER)
 
     def route(self, topic: str, payload: bytes) -> None:
@@ -114,10 +122,19 @@ class Router:
         except ProtocolError as err:
             raise Rejected("bad_topic", str(err)) from err
         if parsed.agent == HUB:
+            if parsed.leaf == "snooze":
+                return self._snooze(payload)
             return None  # our own availability (or another hub's) echoed back
         if parsed.stream is None:
             return self._agent_message(parsed, payload)
         return self._stream_message(parsed, (parsed.agent, parsed.stream), payload)
+
+    def _snooze(self, payload: bytes) -> str:
+        request = _json(SnoozeRequest, payload, "snooze request")
+        if self._snoozer is None:
+            raise Rejected("unexpected_topic", "this hub does not take snooze requests")
+        self._snoozer(request)
+        return "snooze"
 
     def _agent_message(self, parsed: ParsedTopic, payload: bytes) -> str:
         if parsed.leaf == "available":
