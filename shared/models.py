@@ -416,7 +416,7 @@ class SnoozeRequest(Model):
     stream: Annotated[str, Field(min_length=1, max_length=130)] | None = Field(
         None, description="stream id or agent.stream"
     )
-    minutes: int = Field(ge=0, le=7 * 24 * 60, description="0 ends the snooze")
+    minutes: int = Field(ge=0, le=43200, description="0 ends the snooze (at most 30 days)")
 
     @model_validator(mode="after")
     def _one_target(self) -> SnoozeRequest:
