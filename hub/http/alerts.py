@@ -240,11 +240,14 @@ def _validate(model: type[M], data: Any) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as err:
-        raise ApiError(422, _validation_message(err)) from err
+        problems = _problems(err)
+        text = "; ".join(f"{p['field']}: {p['message']}" for p in problems[:10])
+        # Same shape as the template and capture routes: a summary plus one entry per field.
+        raise ApiError(422, f"invalid input: {text}", problems) from err
 
 
-def _validation_message(err: ValidationError) -> str:
-    problems: list[str] = []
+def _problems(err: ValidationError) -> list[dict[str, str]]:
+    problems: list[dict[str, str]] = []
     for error in err.errors():
         # Drop union branch labels ("str", "WebhookChannel", "function-after[...]") from the
         # location so the field reads as the user wrote it: channels.0, schedule.timezone.
@@ -257,10 +260,10 @@ def _validation_message(err: ValidationError) -> str:
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "literal_error" and parts and parts[0] == "events":
             message = f"unknown event type; expected one of {', '.join(sorted(EVENT_TYPES))}"
-        problem = f"{field}: {message}"
-        if problem not in problems:
-            problems.append(problem)
-    return "invalid input: " + "; ".join(problems[:10])
+        # A union (URL string | webhook object) fails once per branch: the first says it best.
+        if all(p["field"] != field for p in problems):
+            problems.append({"field": field, "message": message})
+    return problems
 
 
 def _public(rule: AlertRule) -> dict[str, Any]:
