@@ -26,4 +26,4 @@ async def test_invalid_rule_lists_each_field(
     fields = [p["field"] for p in body["detail"]]
     assert fields == ["events.0", "channels.0"], body
     assert "events.0" in body["error"] and "channels.0" in body["error"]
-    assert (await (await client.get("/api/alert-rules")).json())["items"] == []
+    assert await (await client.get("/api/alert-rules")).json() == []
