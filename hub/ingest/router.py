@@ -27,7 +27,7 @@ from glimpser.shared.topics import HUB, ParsedTopic, Topics
 _LOGGER = logging.getLogger(__name__)
 
 FrameSink = Callable[[StreamKey, bytes], None]
-M = TypeVar("M", AgentState, StreamState, Event, LocalTemplates)
+M = TypeVar("M", AgentState, StreamState, Event, LocalTemplates, SnoozeRequest)
 
 
 class IngestSink(Protocol):
