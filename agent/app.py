@@ -16,6 +16,7 @@ from typing import Self
 from glimpser.agent.assignment import Assigner
 from glimpser.agent.capture.runner import StreamRunner
 from glimpser.agent.config import AgentSettings
+from glimpser.agent.publish.discovery import DiscoveredStream, Discovery
 from glimpser.agent.publish.mqtt import MqttLink
 from glimpser.agent.sources.base import Source, build_source
 from glimpser.agent.sources.browser import BrowserManager
@@ -65,8 +66,11 @@ class Agent:
             settings.templates,
             self.store,
             self.streams,
-            on_applied=self._state_soon_set,
+            on_applied=self._applied,
             on_skipped=self._report_skipped,
+        )
+        self.discovery = Discovery(
+            settings.homeassistant, settings.agent_id, __version__, settings.broker.prefix
         )
         self._stack = AsyncExitStack()
         self._state_task: asyncio.Task[None] | None = None
@@ -93,6 +97,7 @@ class Agent:
             await self._stack.enter_async_context(self.streams)
             # Runs the local and cached templates at once: the broker connects in the background.
             await self._stack.enter_async_context(self.assigner)
+            self._publish_discovery()
             self._state_task = asyncio.create_task(self._publish_states(), name="agent state")
         except BaseException:
             await self._stack.aclose()
@@ -189,8 +194,17 @@ class Agent:
             host=_host_stats(),
         )
 
-    def _state_soon_set(self) -> None:
+    def _applied(self) -> None:
         self._state_soon.set()
+        self._publish_discovery()
+
+    def _publish_discovery(self) -> None:
+        """Hand Home Assistant the current streams (only what changed; retained, so it is
+        re-sent after every connect and left in place at shutdown)."""
+        streams = [DiscoveredStream.from_template(r.template) for r in self.runners.values()]
+        messages = self.discovery.update(streams)
+        if messages:
+            self.link.publish_discovery(messages)
 
     def _report_skipped(self, template_id: str, why: str) -> None:
         # No AgentState field for it yet: an event on the clashing id tells the hub and HA.

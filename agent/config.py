@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from glimpser.agent.publish.discovery import HomeAssistantSettings
 from glimpser.agent.sources.browser import BrowserSettings
 from glimpser.shared.config import BrokerSettings, load_yaml_model
 from glimpser.shared.ids import Id
@@ -29,6 +30,9 @@ class AgentSettings(Model):
     templates: list[Template] = Field(default_factory=list)
     browser: BrowserSettings = Field(
         default_factory=BrowserSettings, description="the shared Chromium of website streams"
+    )
+    homeassistant: HomeAssistantSettings = Field(
+        default_factory=HomeAssistantSettings, description="Home Assistant MQTT discovery"
     )
     state_interval: float = Field(15.0, ge=1, le=3600, description="seconds between agent states")
     capture_backlog: int = Field(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Self
 
@@ -166,6 +167,12 @@ class MqttLink:
         """Replace the retained LocalTemplates; re-sent after every connect like all states."""
         topic = self._topics.agent(self._agent, "templates")
         self._put("state", topic, templates.model_dump_json().encode())
+
+    def publish_discovery(self, messages: Mapping[str, bytes]) -> None:
+        """Replace retained Home Assistant discovery configs (QoS 1), re-sent after every
+        connect like all states; an empty payload clears its topic once."""
+        for topic, payload in messages.items():
+            self._put("state" if payload else "clear", topic, payload)
 
     def clear_stream(self, stream_id: str) -> None:
         """Forget a removed stream: empty its retained ``state``, ``snapshot`` and ``motion``."""
