@@ -33,7 +33,6 @@ from glimpser.shared.topics import Topics
 
 log = logging.getLogger(__name__)
 
-ORIGIN_URL = "https://github.com/KristopherKubicki/glimpser"
 MANUFACTURER = "Glimpser"
 MODEL = "Glimpser agent"
 # Well under the usual broker caps (AWS IoT 128 KiB, many hosted brokers 256 KiB); a bigger
@@ -97,7 +96,8 @@ def device_block(agent_id: str, version: str) -> dict[str, Any]:
 
 def origin_block(version: str) -> dict[str, Any]:
     """The ``o`` block HA logs with every discovery."""
-    return {"name": "glimpser", "sw": version, "url": ORIGIN_URL}
+    # No "url": the origin block's URL is optional, and we publish none rather than a guess.
+    return {"name": "glimpser", "sw": version}
 
 
 def availability(topics: Topics, agent_id: str) -> dict[str, Any]:
