@@ -36,12 +36,14 @@ ruff_rc=0
 section "mypy (strict)"
 # The folders install as glimpser.agent/hub/shared through a setuptools mapping that mypy cannot
 # follow in an editable install, so it reads them through a link tree with the installed names.
+# The tests import those names too, so they are linked into the same root and checked with them.
 root="$VENV/mypy-root"
 mkdir -p "$root/glimpser"
 for side in agent hub shared; do ln -sfn "$PWD/$side" "$root/glimpser/$side"; done
+ln -sfn "$PWD/tests" "$root/tests"
 mypy_rc=0
 MYPYPATH="$root" "$VENV/bin/mypy" --config-file pyproject.toml \
-  -p glimpser.shared -p glimpser.agent -p glimpser.hub || mypy_rc=$?
+  -p glimpser.shared -p glimpser.agent -p glimpser.hub -p tests || mypy_rc=$?
 
 section "running tests"
 # The whole suite is bounded well under CI's 30 minutes; pytest-timeout (pyproject) bounds

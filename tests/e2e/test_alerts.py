@@ -69,7 +69,9 @@ async def _motion_case(
         mail = smtp.sink.messages[0]
         assert "Front Path" in mail["Subject"]
         jpegs = [p for p in mail.walk() if p.get_content_type() == "image/jpeg"]
-        assert jpegs and jpegs[0].get_payload(decode=True)[:2] == b"\xff\xd8"
+        assert jpegs
+        jpeg = jpegs[0].get_payload(decode=True)
+        assert isinstance(jpeg, bytes) and jpeg[:2] == b"\xff\xd8"
         assert not receiver.bad, receiver.bad
         assert receiver.received[0].doc["alert"]["type"] == "motion"
 

@@ -89,8 +89,8 @@ async def test_stop_and_start(broker: Any, tmp_path: Path) -> None:
         info = await dep.wait_status("door", "inactive")
         stopped_at = info["last_frame_at"]
         await asyncio.sleep(1.5)
-        info = await dep.stream("door")
-        assert info is not None and info["last_frame_at"] == stopped_at, "still capturing"
+        later = await dep.stream("door")
+        assert later is not None and later["last_frame_at"] == stopped_at, "still capturing"
 
         status, body = await dep.call("POST", "/api/streams/door/start")
         assert status == 200 and body["success"] is True, body

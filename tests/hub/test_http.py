@@ -19,7 +19,8 @@ from glimpser.shared.codec import decode_frame
 from tests.helpers import wait_for
 from tests.hub.support import FakeLink, frame, settings, state_bytes
 
-ClientFactory = Callable[[web.Application], Awaitable[TestClient]]  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 
 @pytest.fixture
@@ -37,11 +38,11 @@ def app(link: FakeLink) -> web.Application:
 
 
 @pytest.fixture
-async def client(aiohttp_client: ClientFactory, app: web.Application) -> TestClient:  # type: ignore[type-arg]
+async def client(aiohttp_client: ClientFactory, app: web.Application) -> Client:
     return await aiohttp_client(app)
 
 
-def _router(client: TestClient) -> Router:  # type: ignore[type-arg]
+def _router(client: Client) -> Router:
     return client.app[HUB].router
 
 
@@ -53,7 +54,7 @@ async def _error(resp: aiohttp.ClientResponse, status: int) -> str:
     return str(body["error"])
 
 
-async def test_list_and_get(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_list_and_get(client: Client) -> None:
     resp = await client.get("/api/streams")
     assert resp.status == 200
     [info] = await resp.json()
@@ -64,7 +65,7 @@ async def test_list_and_get(client: TestClient) -> None:  # type: ignore[type-ar
     assert (await (await client.get("/api/streams/a1.cam")).json()) == info
 
 
-async def test_lookup_errors_are_json(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_lookup_errors_are_json(client: Client) -> None:
     assert "'nope'" in await _error(await client.get("/api/streams/nope"), 404)
     assert "invalid stream id" in await _error(await client.get("/api/streams/NOPE"), 400)
     assert "/api/nothing" in await _error(await client.get("/api/nothing"), 404)
@@ -75,8 +76,8 @@ async def test_lookup_errors_are_json(client: TestClient) -> None:  # type: igno
 
 
 async def test_start_waits_for_the_agent_answer(
-    client: TestClient,
-    link: FakeLink,  # type: ignore[type-arg]
+    client: Client,
+    link: FakeLink,
 ) -> None:
     async def agent_answers() -> None:
         await wait_for(lambda: link.commands)
@@ -99,9 +100,9 @@ async def test_start_waits_for_the_agent_answer(
 
 @pytest.mark.parametrize("method", ["POST", "DELETE"])
 async def test_stop_times_out_with_504(
-    client: TestClient,
+    client: Client,
     link: FakeLink,
-    method: str,  # type: ignore[type-arg]
+    method: str,
 ) -> None:
     resp = await client.request(method, "/api/streams/cam/stop")
     assert "did not answer stop" in await _error(resp, 504)
@@ -109,8 +110,8 @@ async def test_stop_times_out_with_504(
 
 
 async def test_command_to_offline_agent_is_503(
-    client: TestClient,
-    link: FakeLink,  # type: ignore[type-arg]
+    client: Client,
+    link: FakeLink,
 ) -> None:
     _router(client).route("glimpser/a1/available", b"offline")
     assert "agent a1 is offline" in await _error(await client.post("/api/streams/cam/start"), 503)
@@ -118,14 +119,14 @@ async def test_command_to_offline_agent_is_503(
 
 
 async def test_command_without_broker_is_503(
-    client: TestClient,
-    link: FakeLink,  # type: ignore[type-arg]
+    client: Client,
+    link: FakeLink,
 ) -> None:
     link.connected = False
     await _error(await client.post("/api/streams/cam/start"), 503)
 
 
-async def test_snapshot(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_snapshot(client: Client) -> None:
     assert "no frame" in await _error(await client.get("/api/stream/cam/snapshot"), 404)
     payload = frame(80, 60)
     _router(client).route("glimpser/a1/cam/frame", payload)
@@ -134,12 +135,12 @@ async def test_snapshot(client: TestClient) -> None:  # type: ignore[type-arg]
     body = await resp.read()
     assert body == payload
     image = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == (60, 80, 3)
+    assert image is not None and image.shape == (60, 80, 3)
 
 
 async def test_health_ready_metrics(
-    client: TestClient,
-    link: FakeLink,  # type: ignore[type-arg]
+    client: Client,
+    link: FakeLink,
 ) -> None:
     assert (await client.get("/healthz")).status == 200
     assert (await client.get("/readyz")).status == 200
@@ -167,8 +168,8 @@ async def _read_part(resp: aiohttp.ClientResponse) -> tuple[dict[str, str], byte
 
 
 async def test_mjpeg_parts_are_valid_jpegs_and_demand_follows_viewers(
-    client: TestClient,
-    link: FakeLink,  # type: ignore[type-arg]
+    client: Client,
+    link: FakeLink,
 ) -> None:
     router = _router(client)
     router.route("glimpser/a1/cam/frame", frame(64, 48, seq=1))
@@ -194,14 +195,14 @@ async def test_mjpeg_parts_are_valid_jpegs_and_demand_follows_viewers(
     assert len(link.demands) == count, "demand kept being renewed after the viewer left"
 
 
-async def test_mjpeg_viewer_cap_is_503(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_mjpeg_viewer_cap_is_503(client: Client) -> None:
     _router(client).route("glimpser/a1/cam/frame", frame())
     async with client.get("/api/stream/cam/mjpeg") as r1, client.get("/api/stream/cam/mjpeg") as r2:
         assert (r1.status, r2.status) == (200, 200)
         assert "2 viewers" in await _error(await client.get("/api/stream/cam/mjpeg"), 503)
 
 
-async def test_mjpeg_unknown_stream_is_404(client: TestClient) -> None:  # type: ignore[type-arg]
+async def test_mjpeg_unknown_stream_is_404(client: Client) -> None:
     await _error(await client.get("/api/stream/ghost/mjpeg"), 404)
 
 

@@ -101,11 +101,11 @@ async def test_embedded_broker_end_to_end_with_commands_and_demand() -> None:
                     topic = message.topic.value
                     seen.append(topic)
                     if topic.endswith("/set"):
-                        command = Command.model_validate_json(bytes(message.payload))  # type: ignore[arg-type]
+                        command = Command.model_validate_json(bytes(message.payload))
                         reply = state_bytes(status="inactive", request_id=command.request_id)
                         await agent.publish("glimpser/a1/cam/state", reply, qos=1, retain=True)
                     if topic.endswith("/demand"):
-                        demand = Demand.model_validate_json(bytes(message.payload))  # type: ignore[arg-type]
+                        demand = Demand.model_validate_json(bytes(message.payload))
                         assert demand.hub_id == "main"
                         return seen
                 return seen

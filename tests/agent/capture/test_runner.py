@@ -62,9 +62,9 @@ async def test_published_frames_are_jpegs_with_metadata(publisher: FakePublisher
     assert (first.meta.seq, second.meta.seq) == (0, 1)
     assert abs(first.meta.captured_at - time.time()) < 10
     image = cv2.imdecode(np.frombuffer(first.jpeg, np.uint8), cv2.IMREAD_COLOR)
-    assert image.shape == (120, 160, 3)
+    assert image is not None and image.shape == (120, 160, 3)
     thumb = cv2.imdecode(np.frombuffer(publisher.snapshots[0], np.uint8), cv2.IMREAD_COLOR)
-    assert thumb.shape == (240, 320, 3)
+    assert thumb is not None and thumb.shape == (240, 320, 3)
 
 
 async def test_idle_publishes_keepalive_frames_only(publisher: FakePublisher) -> None:
@@ -112,7 +112,8 @@ async def test_stop_then_start(publisher: FakePublisher) -> None:
         await wait_for(lambda: publisher.status_is(StreamStatus.INACTIVE), timeout=5)
         statuses = [s.status for s in publisher.states]
         assert StreamStatus.STOPPING in statuses
-        assert publisher.last.desired == "stopped" and publisher.last.request_id == "r-stop"
+        stopped = publisher.last
+        assert stopped.desired == "stopped" and stopped.request_id == "r-stop"
         frames = runner.state.frames
         await asyncio.sleep(0.5)
         assert runner.state.frames == frames, "still capturing after stop"

@@ -22,7 +22,7 @@ from tests.helpers import free_port, wait_for
 
 
 def _write_video(path: Path, frames: int = 8, size: tuple[int, int] = (160, 120)) -> None:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 10, size)
     assert writer.isOpened()
     for i in range(frames):
         image = np.full((size[1], size[0], 3), i * 20, np.uint8)

@@ -11,7 +11,7 @@ from glimpser.shared.models import TestSource as PatternSpec
 
 @pytest.mark.parametrize("pattern", ["bars", "motion", "noise"])
 def test_content_changes_between_frames(pattern: str) -> None:
-    source = SyntheticSource(PatternSpec(pattern=pattern, width=320, height=200))  # type: ignore[arg-type]
+    source = SyntheticSource(PatternSpec(pattern=pattern, width=320, height=200))
     source.open()
     try:
         first, second = source.read(), source.read()

@@ -11,7 +11,8 @@ from glimpser.hub.alerts.store import AlertFilter
 from glimpser.hub.store.db import Database
 from glimpser.shared.models import Event
 from tests.helpers import wait_for
-from tests.hub.alerts.conftest import ServiceFactory, WebhookReceiver, fast
+from tests.hub.alerts.conftest import ServiceFactory, fast
+from tests.transports import WebhookReceiver
 
 
 def motion(event_id: str | None = None, **data: Any) -> Event:
