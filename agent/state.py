@@ -8,17 +8,14 @@ All TinyDB calls run on one dedicated thread so the event loop never blocks on d
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic import ValidationError
 from tinydb import Query, TinyDB
@@ -28,6 +25,7 @@ from tinydb.table import Document
 from glimpser.shared.errors import StorageError
 from glimpser.shared.ids import validate_id
 from glimpser.shared.models import AgentConfig
+from glimpser.shared.threadowner import ThreadOwned
 
 __all__ = ["AgentStateStore", "AtomicJSONStorage", "Desired"]
 
@@ -79,37 +77,16 @@ class AtomicJSONStorage(Storage):
         """Nothing to close: no file handle is kept between calls."""
 
 
-class AgentStateStore:
+class AgentStateStore(ThreadOwned):
     """Async context manager over the agent's TinyDB state file."""
 
+    _thread_name = "agent-state"
+    _what = "agent state"
+
     def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
         self._db: TinyDB | None = None
-
-    async def __aenter__(self) -> Self:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="agent-state")
-        try:
-            await self._submit(self._open)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._submit(self._close)
-        finally:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
     async def save_config(self, config: AgentConfig) -> None:
         """Remember ``config`` as the last one the hub assigned."""
@@ -189,11 +166,6 @@ class AgentStateStore:
                 raise StorageError(f"agent state {self.path}: {err}") from err
 
         return await self._submit(call)
-
-    async def _submit(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise StorageError("agent state is not open (use 'async with AgentStateStore(...)')")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
 def _check_shape(data: Any) -> dict[str, dict[str, Any]]:

@@ -8,16 +8,14 @@ them for multi-hub setups (DESIGN §10).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import Self, TypeVar
+from typing import TypeVar
 
 from glimpser.shared.errors import StorageError
+from glimpser.shared.threadowner import ThreadOwned
 
 __all__ = ["MIGRATIONS", "Database"]
 
@@ -88,8 +86,11 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class Database:
+class Database(ThreadOwned):
     """Async context manager over one SQLite connection living on its own thread."""
+
+    _thread_name = "hub-db"
+    _what = "database"
 
     def __init__(
         self,
@@ -98,35 +99,11 @@ class Database:
         busy_timeout_ms: int = 5000,
         migrations: Sequence[str] = MIGRATIONS,
     ) -> None:
+        super().__init__()
         self.path = path
         self._busy_timeout_ms = busy_timeout_ms
         self._migrations = tuple(migrations)
-        self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
-
-    async def __aenter__(self) -> Self:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hub-db")
-        try:
-            await self._submit(self._open)
-        except BaseException:
-            self._executor.shutdown(wait=True)
-            self._executor = None
-            raise
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._executor is None:
-            return
-        try:
-            await self._submit(self._close)
-        finally:
-            self._executor.shutdown(wait=True)
-            self._executor = None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` on the DB thread; sqlite3 errors become StorageError."""
@@ -185,11 +162,6 @@ class Database:
             return fn(self._conn)
         except sqlite3.Error as err:
             raise StorageError(f"database error: {err}") from err
-
-    async def _submit(self, fn: Callable[[], T]) -> T:
-        if self._executor is None:
-            raise StorageError("database is not open (use 'async with Database(...)')")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
 
 def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
