@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ from glimpser.agent.sources.browser import BrowserManager
 from glimpser.agent.state import AgentStateStore
 from glimpser.agent.streams import StreamSet
 from glimpser.shared import __version__
-from glimpser.shared.aio import wait_event
+from glimpser.shared.aio import cancel_and_wait, wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.models import (
     AgentConfig,
@@ -116,9 +115,7 @@ class Agent:
     ) -> None:
         task, self._state_task = self._state_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         # The browser closes within its own bound (close_timeout per step, then a kill).
         async with asyncio.timeout(SHUTDOWN_TIMEOUT * 2 + self.settings.browser.close_timeout * 3):
             await self._stack.aclose()

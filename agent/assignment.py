@@ -9,7 +9,6 @@ made on local templates (DESIGN §5).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Self
 
 from glimpser.agent.state import AgentStateStore
 from glimpser.agent.streams import StreamSet, Wanted
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.errors import ProtocolError, StorageError
 from glimpser.shared.models import AgentConfig, Desired, Template
 
@@ -120,9 +120,7 @@ class Assigner:
     ) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     def submit_config(self, config: AgentConfig) -> None:
         """Queue a config from the hub (latest wins); ProtocolError when it is unusable."""

@@ -9,11 +9,11 @@ out which agents a change touched (a template moved from A to B bumps both).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from glimpser.hub.ingest.link import BrokerLink
 from glimpser.hub.store.templates import TemplateRepository
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.errors import TransportError
 from glimpser.shared.topics import Topics
 
@@ -64,9 +64,7 @@ class Assigner:
     async def aclose(self) -> None:
         """Cancel pending republishing."""
         for task in list(self._tasks):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def _publish(self, agent: str) -> bool:
         config = await self._templates.agent_config(agent)

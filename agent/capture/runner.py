@@ -13,7 +13,6 @@ the previous screenshot is not sent again, except as the keep-alive.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -30,7 +29,7 @@ from glimpser.agent.capture.worker import Worker
 from glimpser.agent.encode.jpeg import Jpeg, encode, thumbnail
 from glimpser.agent.publish.base import Publisher
 from glimpser.agent.sources.base import Source, build_source
-from glimpser.shared.aio import wait_event
+from glimpser.shared.aio import cancel_and_wait, wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.codec import encode_frame
 from glimpser.shared.errors import SourceError
@@ -147,9 +146,7 @@ class StreamRunner:
                 log.warning(
                     "stream %s did not stop within %g s", self.template.id, self._close_timeout
                 )
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await cancel_and_wait(task)
         self._set_status(StreamStatus.INACTIVE)
         self._worker.shutdown()
 

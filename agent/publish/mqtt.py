@@ -19,7 +19,7 @@ import aiomqtt
 
 from glimpser.agent.publish.base import MessageHandler
 from glimpser.agent.publish.outbox import MAX_CAPTURE_BYTES, MAX_CAPTURES, Kind, Message, Outbox
-from glimpser.shared.aio import wait_event
+from glimpser.shared.aio import cancel_and_wait, wait_event
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.config import BrokerSettings
 from glimpser.shared.errors import ProtocolError
@@ -92,9 +92,7 @@ class MqttLink:
             await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
         except TimeoutError:
             log.warning("MQTT link did not close within %g s", self._close_timeout)
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     @property
     def connected(self) -> bool:

@@ -163,13 +163,15 @@ class WebsiteCapturer:
         spec = self.spec
         if urlsplit(spec.url).scheme not in ("http", "https"):
             raise SourceError(f"only http and https pages can be captured, not {self.name}")
-        deadline = asyncio.get_running_loop().time() + spec.timeout
         self._step = "waiting for the browser"
+        # The page's timeout starts once the browser is ready: a (re)launch after a crash is
+        # bounded by the manager's own launch_timeout and must not eat the page's budget.
+        guard = self._browsers.settings.launch_timeout + spec.timeout + 1.0
         try:
             # The outer guard covers our own waits (browser start, delay, evaluate); Playwright
             # calls get the remaining budget so their own TimeoutError names the slow step.
-            async with asyncio.timeout_at(deadline + 1.0):
-                jpeg = await self._capture(deadline)
+            async with asyncio.timeout(guard):
+                jpeg = await self._capture(spec.timeout)
         except TimeoutError as err:
             self._loaded = False
             await self._lease.reset()
@@ -196,8 +198,9 @@ class WebsiteCapturer:
 
     # ------------------------------------------------------------------ steps
 
-    async def _capture(self, deadline: float) -> bytes:
+    async def _capture(self, timeout: float) -> bytes:
         page = await self._page()
+        deadline = asyncio.get_running_loop().time() + timeout
         await self._load(page, deadline)
         await self._prepare(page, deadline)
         jpeg = await self._screenshot(page, deadline)

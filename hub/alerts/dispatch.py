@@ -11,7 +11,6 @@ after the lease expires (at-least-once), which is why webhooks carry a stable de
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -31,6 +30,7 @@ from glimpser.hub.alerts.clock import Clock
 from glimpser.hub.alerts.models import Alert
 from glimpser.hub.alerts.settings import AlertSettings
 from glimpser.hub.alerts.store import AlertStore, Claimed
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.errors import GlimpserError, StorageError
 
@@ -177,9 +177,7 @@ class Dispatcher:
         tb: TracebackType | None,
     ) -> None:
         if self._loop_task is not None:
-            self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await cancel_and_wait(self._loop_task)
             self._loop_task = None
         # Let attempts under way finish briefly; the rest stay 'sending' and are retried after
         # their lease by the next start.

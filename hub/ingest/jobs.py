@@ -10,13 +10,13 @@ re-sent on reconnect, and a dropped capture is logged at WARNING by its submitte
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
 from glimpser.hub.metrics import HubMetrics
+from glimpser.shared.aio import cancel_and_wait
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -71,9 +71,7 @@ class JobQueue:
                 await self._queue.join()
         except TimeoutError:
             _LOGGER.warning("stopping with %d ingest jobs not run", self._queue.qsize())
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         while True:

@@ -15,6 +15,7 @@ from types import TracebackType
 import aiomqtt
 
 from glimpser.hub.ingest.router import Router
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.backoff import Backoff
 from glimpser.shared.config import BrokerSettings
 from glimpser.shared.errors import TransportError
@@ -74,9 +75,7 @@ class MqttIngest:
                     self._topics.hub_available(), "offline", qos=1, retain=True, timeout=2.0
                 )
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
             self._task = None
 
     async def publish_command(self, agent: str, stream: str, command: Command) -> None:

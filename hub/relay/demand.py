@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
 from glimpser.hub.store.replies import StreamKey
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.errors import TransportError
 from glimpser.shared.logs import RateLimitedLog
 from glimpser.shared.models import Demand
@@ -35,9 +35,7 @@ class DemandLeases:
         """Stop renewing; the agent falls back to its idle rate when the lease expires."""
         task = self._tasks.pop(key, None)
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
 
     async def aclose(self) -> None:
         """Release every lease and await their tasks."""

@@ -9,7 +9,6 @@ counted but never deleted, so a file the ingest path is still handing over is sa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import time
@@ -22,6 +21,7 @@ from typing import Self
 
 from glimpser.hub.store.captures import CaptureRow, CaptureStore
 from glimpser.hub.store.templates import TemplateRepository
+from glimpser.shared.aio import cancel_and_wait
 from glimpser.shared.models import RetentionPolicy
 
 __all__ = [
@@ -255,9 +255,7 @@ class RetentionWorker:
     ) -> None:
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
 
     async def run_once(self, *, with_reconcile: bool = False) -> RetentionResult:
