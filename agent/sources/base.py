@@ -96,6 +96,11 @@ def build_source(template: Template, browsers: BrowserManager | None = None) -> 
         from glimpser.agent.sources.web import PageSource
 
         return PageSource(template, browsers, asyncio.get_running_loop())
+    if spec.kind == "http":
+        # The camera's own JPEGs, passed through undecoded (DESIGN §7).
+        from glimpser.agent.sources.mjpeg import HttpJpegSource
+
+        return HttpJpegSource(spec)
     from glimpser.agent.sources.opencv import OpenCvSource
 
     return OpenCvSource(spec)

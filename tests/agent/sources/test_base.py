@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from glimpser.agent.sources.base import CapturedFrame, build_source, redact_url
+from glimpser.agent.sources.mjpeg import HttpJpegSource
 from glimpser.agent.sources.opencv import OpenCvSource
 from glimpser.agent.sources.picamera import PicameraSource
 from glimpser.agent.sources.synthetic import SyntheticSource
@@ -24,7 +25,7 @@ def _template(source: dict[str, Any], **extra: Any) -> Template:
         ({"kind": "test"}, SyntheticSource),
         ({"kind": "v4l2", "device": 0}, OpenCvSource),
         ({"kind": "rtsp", "url": "rtsp://cam/1"}, OpenCvSource),
-        ({"kind": "http", "url": "http://cam/video.mjpg"}, OpenCvSource),
+        ({"kind": "http", "url": "http://cam/video.mjpg"}, HttpJpegSource),
         ({"kind": "file", "path": "/tmp/x.avi"}, OpenCvSource),
         ({"kind": "picamera"}, PicameraSource),
     ],

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
@@ -120,7 +121,14 @@ async def test_camera_loss_is_an_error_and_recovery_is_active(publisher: FakePub
     template = Template.model_validate(
         {"id": "ipcam", "name": "IP cam", "source": {"kind": "http", "url": url}, "fps": 10}
     )
-    runner = StreamRunner(template, "edge", publisher, backoff=Backoff(base=0.1, cap=0.5))
+    runner = StreamRunner(
+        template,
+        "edge",
+        publisher,
+        # HTTP templates normally get the pass-through source (test_mjpeg.py): test OpenCV's.
+        source_factory=lambda t: OpenCvSource(cast(HttpSource, t.source)),
+        backoff=Backoff(base=0.1, cap=0.5),
+    )
     async with runner:
         # No camera yet: a readable error naming the source, password masked.
         await wait_for(lambda: publisher.status_is(StreamStatus.ERROR), timeout=15)
