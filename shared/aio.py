@@ -24,18 +24,20 @@ async def wait_event(event: asyncio.Event, timeout: float | None) -> bool:
     return True
 
 
-async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` and wait until it has finished; a no-op for None.
+async def cancel_and_wait(task: asyncio.Task[Any] | None, timeout: float | None = None) -> bool:
+    """Cancel ``task`` and wait until it has finished (at most ``timeout`` s); a no-op for None.
 
-    Unlike ``with suppress(CancelledError): await task``, this does not swallow a cancellation
-    of the *calling* task that arrives while it waits, so a shutdown stays cancellable.
+    Returns False when the task is still running after ``timeout``: third-party code that
+    swallows cancellation (``wait_for`` on 3.11, cpython#86296) must not hang a shutdown.
+    Unlike ``with suppress(CancelledError): await task``, a cancellation of the *calling* task
+    still propagates. A task that failed re-raises its exception here.
     """
     if task is None:
-        return
+        return True
     task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        current = asyncio.current_task()
-        if current is not None and current.cancelling():
-            raise
+    done, _ = await asyncio.wait({task}, timeout=timeout)
+    if not done:
+        return False
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        raise exc
+    return True

@@ -92,7 +92,8 @@ class MqttLink:
             await asyncio.wait_for(asyncio.shield(task), self._close_timeout)
         except TimeoutError:
             log.warning("MQTT link did not close within %g s", self._close_timeout)
-            await cancel_and_wait(task)
+            if not await cancel_and_wait(task, timeout=2.0):
+                log.error("MQTT link ignored cancellation; abandoning it to finish shutdown")
 
     @property
     def connected(self) -> bool:

@@ -75,7 +75,8 @@ class MqttIngest:
                     self._topics.hub_available(), "offline", qos=1, retain=True, timeout=2.0
                 )
         if self._task is not None:
-            await cancel_and_wait(self._task)
+            if not await cancel_and_wait(self._task, timeout=5.0):
+                _LOGGER.error("MQTT client ignored cancellation; abandoning it to shut down")
             self._task = None
 
     async def publish_command(self, agent: str, stream: str, command: Command) -> None:
