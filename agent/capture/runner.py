@@ -370,7 +370,7 @@ class StreamRunner:
         if self.template.width is not None and self.template.height is not None:
             size = (self.template.width, self.template.height)
         jpeg = encode(frame, size, self.template.quality) if want_jpeg else None
-        thumb = thumbnail(frame).data if want_thumb else None
+        thumb = thumbnail(frame, size).data if want_thumb else None
         self._width, self._height = size or (frame.width, frame.height)
         return Capture(captured_at, jpeg, thumb, detection)
 

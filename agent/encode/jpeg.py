@@ -36,12 +36,22 @@ def encode(frame: CapturedFrame, size: tuple[int, int] | None = None, quality: i
     return Jpeg(_imencode(image, quality), target[0], target[1])
 
 
-def thumbnail(frame: CapturedFrame, max_width: int = THUMBNAIL_WIDTH) -> Jpeg:
-    """A JPEG at most ``max_width`` px wide, keeping the aspect ratio."""
-    if frame.width <= max_width:
+def thumbnail(
+    frame: CapturedFrame,
+    size: tuple[int, int] | None = None,
+    max_width: int = THUMBNAIL_WIDTH,
+) -> Jpeg:
+    """The stream's picture (``size``, else native) scaled to at most ``max_width`` px wide.
+
+    It follows the stream's output size so that the retained snapshot never shows a bigger
+    picture than the stream's own frames (a 320x240 template of a 640x480 camera).
+    """
+    width, height = size or (frame.width, frame.height)
+    if width > max_width:
+        width, height = max_width, max(1, round(height * max_width / width))
+    if (width, height) == (frame.width, frame.height):
         return encode(frame, quality=THUMBNAIL_QUALITY)
-    height = max(1, round(frame.height * max_width / frame.width))
-    return encode(frame, (max_width, height), THUMBNAIL_QUALITY)
+    return encode(frame, (width, height), THUMBNAIL_QUALITY)
 
 
 def _pixels(frame: CapturedFrame, target_width: int) -> Image:

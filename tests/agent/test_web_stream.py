@@ -144,8 +144,8 @@ async def test_page_becomes_an_active_stream_at_the_template_size(
     frame = decode_frame(publisher.frames[0][1])
     size, pixel = centre(frame.jpeg)
     assert size == (120, 90) and near(pixel, BGR["#ff0000"])
-    size, pixel = centre(publisher.snapshots[0])  # thumbnails come from the native shot
-    assert size == (200, 200) and near(pixel, BGR["#ff0000"])
+    size, pixel = centre(publisher.snapshots[0])  # the snapshot follows the stream's size
+    assert size == (120, 90) and near(pixel, BGR["#ff0000"])
     assert publisher.last.source == "website"
 
 

@@ -61,3 +61,8 @@ def test_thumbnail_is_at_most_640_wide() -> None:
     assert _decode(thumb.data).shape == (360, 640, 3)
     small = thumbnail(CapturedFrame.from_image(_image(320, 240)))
     assert _decode(small.data).shape == (240, 320, 3)
+    # It follows the stream's output size: smaller than native, or capped at 640 wide.
+    resized = thumbnail(CapturedFrame.from_image(_image(640, 480)), (160, 120))
+    assert _decode(resized.data).shape == (120, 160, 3)
+    capped = thumbnail(CapturedFrame.from_image(_image(320, 240)), (1280, 720))
+    assert _decode(capped.data).shape == (360, 640, 3)
