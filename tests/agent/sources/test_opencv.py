@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import cast
 
 import cv2
 import numpy as np
 import pytest
-from aiohttp import web
 
 from glimpser.agent.capture.runner import StreamRunner
 from glimpser.agent.sources.opencv import OpenCvSource
@@ -19,6 +16,7 @@ from glimpser.shared.backoff import Backoff
 from glimpser.shared.errors import SourceError
 from glimpser.shared.models import FileSource, HttpSource, StreamStatus, Template
 from tests.agent.conftest import FakePublisher
+from tests.cameras import camera
 from tests.helpers import free_port, wait_for
 
 
@@ -61,46 +59,6 @@ def test_missing_file_names_the_file(tmp_path: Path) -> None:
     source = OpenCvSource(FileSource(path=str(tmp_path / "gone.avi")))
     with pytest.raises(SourceError, match=r"cannot open video file .*gone\.avi"):
         source.open()
-
-
-def _jpeg(i: int) -> bytes:
-    image = np.zeros((240, 320, 3), np.uint8)
-    cv2.putText(image, f"cam {i}", (20, 120), cv2.FONT_HERSHEY_SIMPLEX, 1.5, (255, 255, 255), 3)
-    ok, buf = cv2.imencode(".jpg", image)
-    assert ok
-    return buf.tobytes()
-
-
-async def _mjpeg(request: web.Request) -> web.StreamResponse:
-    resp = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=cam"})
-    await resp.prepare(request)
-    i = 0
-    with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-        while True:
-            body = _jpeg(i)
-            await resp.write(
-                b"--cam\r\nContent-Type: image/jpeg\r\n"
-                + f"Content-Length: {len(body)}\r\n\r\n".encode()
-                + body
-                + b"\r\n"
-            )
-            i += 1
-            await asyncio.sleep(0.05)
-    return resp
-
-
-@contextlib.asynccontextmanager
-async def camera(port: int) -> AsyncIterator[None]:
-    """An HTTP MJPEG camera on 127.0.0.1:port while the context is open."""
-    app = web.Application()
-    app.router.add_get("/video.mjpg", _mjpeg)
-    runner = web.AppRunner(app, shutdown_timeout=0.2)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, reuse_address=True).start()
-    try:
-        yield
-    finally:
-        await runner.cleanup()
 
 
 async def test_http_mjpeg_source_reads_latest_frames() -> None:
